@@ -1,0 +1,44 @@
+"""Errors that tell the user what to do.
+
+Every error raised on purpose by promptopt derives from :class:`PromptoptError`, so the CLI can
+print its message (which names the flag, variable, file or extra involved) and exit non-zero
+without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class PromptoptError(Exception):
+    """Base class of promptopt's own errors: the message is meant for the user."""
+
+
+class ModelSpecError(PromptoptError, ValueError):
+    """A model spec string could not be understood."""
+
+
+class MissingExtraError(PromptoptError, ImportError):
+    """An optional dependency group is needed but not installed."""
+
+    def __init__(self, extra: str, purpose: str, module: str) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(
+            f"{purpose} needs the optional '{extra}' extra (module '{module}' is not installed). "
+            f"Install it with: pip install 'promptopt[{extra}]'"
+        )
+
+
+class MissingKeyError(PromptoptError):
+    """An API key environment variable is required but not set."""
+
+    def __init__(self, variable: str, spec: str) -> None:
+        self.variable = variable
+        super().__init__(
+            f"Model '{spec}' needs an API key in the environment variable {variable}, which is "
+            f"not set. Export it (export {variable}=...) or name another variable with "
+            f"'?key_env=NAME' at the end of the model spec."
+        )
+
+
+class CacheError(PromptoptError):
+    """The response cache file cannot be used (corrupt, locked, unwritable)."""

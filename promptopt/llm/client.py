@@ -1,0 +1,314 @@
+"""The one client every optimizer, judge and planner uses to talk to a model.
+
+``LLMClient.complete`` takes a batch and returns one response per request, in order. Around the
+backend it adds, in this order: the response cache (hits are flagged and not charged), coalescing
+of identical in-flight requests, per-endpoint admission limits, retries with backoff and a
+per-request timeout, and the usage ledger. A request that still fails comes back as a response
+with ``error`` set; the rest of the batch completes and the caller decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from promptopt.errors import CacheError
+from promptopt.llm.backends.base import Backend, PermanentError, TransientError
+from promptopt.llm.cache import ResponseCache
+from promptopt.llm.ledger import UsageLedger
+from promptopt.llm.limits import EndpointLimiter, Limits
+from promptopt.llm.pricing import Price
+from promptopt.llm.records import ChatRequest, ChatResponse, estimate_tokens
+from promptopt.llm.retry import RetryPolicy
+
+ResponseCallback = Callable[[int, ChatResponse], None]
+
+
+@dataclass
+class _Shared:
+    """State shared by the per-role views of one client (same endpoint, cache and ledger)."""
+
+    backend: Backend
+    cache: ResponseCache | None
+    ledger: UsageLedger
+    limiter: EndpointLimiter
+    retry: RetryPolicy
+    price: Price | None
+    rng: random.Random
+    inflight: dict[str, "asyncio.Future[ChatResponse]"] = field(default_factory=dict)
+
+
+class LLMClient:
+    """Batch chat completions for one model, charged to one role."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        role: str = "downstream",
+        cache: ResponseCache | None = None,
+        ledger: UsageLedger | None = None,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        price: Price | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.role = role
+        self._shared = _Shared(
+            backend=backend,
+            cache=cache,
+            ledger=ledger if ledger is not None else UsageLedger(),
+            limiter=EndpointLimiter(limits or Limits()),
+            retry=retry or RetryPolicy(),
+            price=price,
+            rng=random.Random(seed),
+        )
+
+    # -- views -------------------------------------------------------------------------------
+    def with_role(self, role: str) -> "LLMClient":
+        """The same endpoint, cache, limits and ledger, charged to another role."""
+        view = object.__new__(LLMClient)
+        view.role = role
+        view._shared = self._shared
+        return view
+
+    @property
+    def backend(self) -> Backend:
+        return self._shared.backend
+
+    @property
+    def ledger(self) -> UsageLedger:
+        return self._shared.ledger
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        return self._shared.cache
+
+    @property
+    def limiter(self) -> EndpointLimiter:
+        return self._shared.limiter
+
+    @property
+    def model_identity(self) -> str:
+        return self._shared.backend.model_identity
+
+    # -- the batch API -----------------------------------------------------------------------
+    async def complete(
+        self, requests: Sequence[ChatRequest], *, on_response: ResponseCallback | None = None
+    ) -> list[ChatResponse]:
+        """One response per request, in order; ``on_response(index, response)`` as each lands."""
+        shared = self._shared
+        loop = asyncio.get_running_loop()
+        keys = [request.fingerprint(self.model_identity) for request in requests]
+        results: list[ChatResponse | None] = [None] * len(requests)
+
+        fresh = [key for key in dict.fromkeys(keys) if key not in shared.inflight]
+        hits = shared.cache.get_many(fresh) if shared.cache is not None and fresh else {}
+        owned: list[tuple[str, ChatRequest]] = []
+        waits: list[tuple[int, asyncio.Future[ChatResponse], bool]] = []
+        for index, (key, request) in enumerate(zip(keys, requests)):
+            if key in hits:
+                results[index] = hits[key]
+                continue
+            future = shared.inflight.get(key)
+            if future is None:
+                future = loop.create_future()
+                shared.inflight[key] = future
+                owned.append((key, request))
+                waits.append((index, future, False))
+            else:
+                waits.append((index, future, True))
+        hit_count = len(requests) - len(waits)
+        if hit_count:
+            shared.ledger.record_hit(self.role, hit_count)
+        if on_response is not None:
+            for index, response in enumerate(results):
+                if response is not None:
+                    on_response(index, response)
+            for index, future, coalesced in waits:
+                future.add_done_callback(
+                    lambda f, i=index, c=coalesced: on_response(i, _view(f.result(), c))
+                )
+
+        cache_errors: list[CacheError] = []
+        try:
+            if owned:
+                await self._dispatch(owned, cache_errors)
+        finally:
+            for key, _ in owned:
+                future = shared.inflight.pop(key, None)
+                if future is not None and not future.done():
+                    future.set_result(ChatResponse.failure("request was cancelled", "cancelled"))
+        for index, future, coalesced in waits:
+            response = await future
+            if coalesced and response.ok:
+                shared.ledger.record_hit(self.role)
+            results[index] = _view(response, coalesced)
+        if cache_errors:
+            raise cache_errors[0]
+        return results  # type: ignore[return-value]
+
+    async def complete_one(self, request: ChatRequest) -> ChatResponse:
+        return (await self.complete([request]))[0]
+
+    def complete_sync(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        """Blocking wrapper for scripts and the CLI (not for use inside a running event loop)."""
+        return asyncio.run(self.complete(requests))
+
+    async def aclose(self) -> None:
+        await self._shared.backend.aclose()
+
+    # -- sending -----------------------------------------------------------------------------
+    async def _dispatch(
+        self, owned: list[tuple[str, ChatRequest]], cache_errors: list[CacheError]
+    ) -> None:
+        backend = self._shared.backend
+        if backend.native_batching:
+            chunk = getattr(backend, "max_batch", None) or len(owned)
+            for start in range(0, len(owned), chunk):
+                part = owned[start : start + chunk]
+                responses = await self._send_native([request for _, request in part])
+                for (key, _), response in zip(part, responses):
+                    self._finish(key, response, cache_errors)
+        else:
+
+            async def one(key: str, request: ChatRequest) -> None:
+                self._finish(key, await self._send_one(request), cache_errors)
+
+            await asyncio.gather(*(one(key, request) for key, request in owned))
+
+    async def _send_native(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        try:
+            responses = await self._shared.backend.complete(requests)
+        except Exception as exc:  # noqa: BLE001 - reported per request, never lost
+            return [ChatResponse.failure(f"backend failed: {exc!r}", "backend_error")] * len(requests)
+        if len(responses) != len(requests):
+            message = f"backend returned {len(responses)} responses for {len(requests)} requests"
+            return [ChatResponse.failure(message, "backend_error")] * len(requests)
+        return list(responses)
+
+    async def _send_one(self, request: ChatRequest) -> ChatResponse:
+        started = time.monotonic()
+        estimated = sum(estimate_tokens(m.content) for m in request.messages) + request.max_tokens
+        attempts = [0]
+        try:
+            try:
+                attempts[0] = 1
+                response = await self._attempt(request, estimated)
+            except TransientError as first:
+                # Only failed requests pay for a retry controller: building one per request is
+                # measurable at hundreds of requests per second.
+                response = await self._retry(request, estimated, first, started, attempts)
+        except TransientError as exc:
+            return ChatResponse.failure(
+                f"gave up after {attempts[0]} attempt(s): {exc}",
+                exc.kind,
+                time.monotonic() - started,
+                attempts[0],
+            )
+        except PermanentError as exc:
+            return ChatResponse.failure(str(exc), exc.kind, time.monotonic() - started, attempts[0])
+        except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the batch
+            return ChatResponse.failure(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "internal",
+                time.monotonic() - started,
+                attempts[0],
+            )
+        return replace(response, attempts=attempts[0])
+
+    async def _retry(
+        self,
+        request: ChatRequest,
+        estimated: int,
+        first: TransientError,
+        started: float,
+        attempts: list[int],
+    ) -> ChatResponse:
+        """Attempts 2..max_attempts under tenacity: jittered backoff, Retry-After, deadline."""
+        policy = self._shared.retry
+        rng = self._shared.rng
+
+        def out_of_time(upcoming_sleep: float) -> bool:
+            if policy.deadline_s is None:
+                return False
+            elapsed = time.monotonic() - started
+            return elapsed + upcoming_sleep + policy.timeout_s > policy.deadline_s
+
+        def stop(state: RetryCallState) -> bool:
+            upcoming = getattr(state, "upcoming_sleep", 0.0) or 0.0
+            return attempts[0] >= policy.max_attempts or out_of_time(upcoming)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return policy.backoff(attempts[0], getattr(error, "retry_after", None), rng)
+
+        first_wait = policy.backoff(1, first.retry_after, rng)
+        if policy.max_attempts <= 1 or out_of_time(first_wait):
+            raise first
+        await asyncio.sleep(first_wait)
+        retrying = AsyncRetrying(
+            stop=stop, wait=wait, retry=retry_if_exception_type(TransientError), reraise=True
+        )
+        async for attempt in retrying:
+            with attempt:
+                attempts[0] += 1
+                response = await self._attempt(request, estimated)
+        return response
+
+    async def _attempt(self, request: ChatRequest, estimated: int) -> ChatResponse:
+        shared = self._shared
+        policy = shared.retry
+        async with shared.limiter.slot(estimated) as reservation:
+            try:
+                responses = await _with_timeout(shared.backend.complete([request]), policy.timeout_s)
+            except asyncio.TimeoutError:
+                raise TransientError(
+                    f"no answer within {policy.timeout_s:g}s (timeout)", "timeout"
+                ) from None
+            except TransientError as exc:
+                if exc.retry_after is not None:
+                    if exc.retry_after > policy.max_retry_after_s:
+                        raise PermanentError(
+                            f"server asked to retry after {exc.retry_after:g}s, more than "
+                            f"max_retry_after_s={policy.max_retry_after_s:g}: {exc}",
+                            exc.kind,
+                        ) from None
+                    shared.limiter.cool_down(exc.retry_after)
+                raise
+            response = responses[0]
+            reservation.actual_tokens = response.usage.total_tokens
+            return response
+
+    def _finish(self, key: str, response: ChatResponse, cache_errors: list[CacheError]) -> None:
+        """Record, cache and hand out one backend response (exactly once per owned key)."""
+        shared = self._shared
+        usd = shared.price.cost(response.usage) if shared.price is not None and response.ok else None
+        shared.ledger.record(self.role, response, usd)
+        if response.ok and shared.cache is not None:
+            try:
+                shared.cache.put(key, self.model_identity, response)
+            except CacheError as exc:
+                cache_errors.append(exc)
+        future = shared.inflight.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(response)
+
+
+async def _with_timeout(awaitable, seconds: float):  # noqa: ANN001, ANN202
+    """``asyncio.timeout`` where available (3.11+): unlike ``wait_for`` it creates no extra task."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with timeout(seconds):
+        return await awaitable
+
+
+def _view(response: ChatResponse, coalesced: bool) -> ChatResponse:
+    """A coalesced waiter sees the owner's response flagged as not charged to it."""
+    return response.as_cached() if coalesced and response.ok else response

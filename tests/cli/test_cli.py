@@ -1,0 +1,134 @@
+"""The CLI as a user runs it: real subprocesses, a real loopback server, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAKE_KEY = "sk-fake-PROMPTOPT-LEAK-CANARY-7f3a9c"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "promptopt.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    """An environment whose every user directory lies under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "PROMPTOPT_CACHE"}
+    for name in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "TMPDIR"):
+        folder = tmp_path / name.lower()
+        folder.mkdir()
+        env[name] = str(folder)
+    return env
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    from promptopt import __version__
+
+    assert result.stdout.strip() == f"promptopt {__version__}"
+
+
+def test_cli_import_stays_light():
+    code = (
+        "import sys, promptopt.cli; "
+        "print(sorted(m for m in ('openai', 'litellm', 'llama_cpp', 'httpx', 'vllm', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_generate_against_server_caches_and_never_writes_the_key(server, home, tmp_path):
+    env = {**home, "OPENAI_API_KEY": FAKE_KEY}
+    spec = f"openai:test-model@{server.base_url}"
+    first = run_cli("generate", "--model", spec, "--json", "hello there", env=env)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert data["text"] == "hello there" and data["cached"] is False
+    assert data["usage"]["prompt_tokens"] == 6 and data["usage"]["estimated"] is False
+    assert server.stats().authorization_seen == 1
+
+    second = run_cli("generate", "--model", spec, "--json", "hello there", env=env)
+    assert json.loads(second.stdout)["cached"] is True
+    assert server.stats().requests_total == 1
+
+    stats = run_cli("cache", "stats", "--json", env=env)
+    info = json.loads(stats.stdout)
+    assert info["entries"] == 1
+    assert Path(info["path"]).is_relative_to(Path(home["XDG_CACHE_HOME"]))
+
+    plain = run_cli("generate", "--model", spec, "--no-cache", "hi again", env=env)
+    assert plain.returncode == 0
+    assert plain.stdout.strip() == "hi again"
+    assert "server-counted" in plain.stderr
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("responses.sqlite3") for p in written)
+    leaks = [str(p) for p in written if FAKE_KEY.encode() in p.read_bytes()]
+    assert leaks == []
+    for output in (first, second, stats, plain):
+        assert FAKE_KEY not in output.stdout + output.stderr
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("nonsense:model", "unknown backend 'nonsense'"),
+        ("openai:gpt-4o-mini", "OPENAI_API_KEY"),
+        ("openai:m@http://127.0.0.1:9/v1?key_env=MY_SERVER_KEY", "MY_SERVER_KEY"),
+    ],
+)
+def test_bad_model_spec_or_missing_key_is_one_clear_line(spec, needle, home):
+    result = run_cli("generate", "--model", spec, "hi", env=home)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_cache_is_reported_and_kept_then_clear_recreates_it(server, home, tmp_path):
+    path = tmp_path / "broken.sqlite3"
+    garbage = os.urandom(4096)
+    path.write_bytes(garbage)
+    result = run_cli("generate", "--model", f"openai:test-model@{server.base_url}", "--cache", str(path), "hi", env=home)
+    assert result.returncode == 1
+    assert str(path) in result.stderr and "corrupt" in result.stderr.lower()
+    assert path.read_bytes() == garbage
+    assert server.stats().requests_total == 0  # nothing was spent before the error
+
+    cleared = run_cli("cache", "clear", "--path", str(path), "--json", env=home)
+    assert cleared.returncode == 0, cleared.stderr
+    stats = run_cli("cache", "stats", "--path", str(path), "--json", env=home)
+    assert json.loads(stats.stdout)["entries"] == 0
+
+
+def test_models_reports_the_embedded_model(home):
+    result = run_cli("models", "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    local = next(row for row in report["backends"] if row["name"] == "local")
+    assert local["available"] is True
+    assert report["embedded_model_installed"] is True
+    assert Path(local["embedded_model"]).is_file()
+
+
+@pytest.mark.slow
+def test_generate_with_the_embedded_model(home):
+    result = run_cli("generate", "--model", "local", "--max-tokens", "24", "Say hi", env=home, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip(), "the embedded model replied with nothing"
+    assert "server-counted" in result.stderr

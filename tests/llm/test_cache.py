@@ -1,0 +1,300 @@
+"""ResponseCache on real SQLite files: round trips, stats, the errors users see, concurrency."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from promptopt.errors import CacheError
+from promptopt.llm import cache as cache_module
+from promptopt.llm.cache import CacheStats, ResponseCache, default_cache_path
+from promptopt.llm.records import ChatRequest, ChatResponse, Usage
+
+WRITER = Path(__file__).with_name("_cache_writer.py")
+
+
+def ok(text: str = "hello") -> ChatResponse:
+    return ChatResponse(text=text, finish_reason="stop", usage=Usage(5, 7))
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "responses.sqlite3"
+
+
+def test_round_trip_preserves_fields_and_marks_cached(path: Path) -> None:
+    key = ChatRequest.user("What is 2+2?", temperature=0.7, seed=3).fingerprint("openai/gpt-x")
+    original = ChatResponse(
+        text="4 — «four»",
+        finish_reason="length",
+        usage=Usage(prompt_tokens=11, completion_tokens=1, estimated=True),
+        latency_s=1.25,
+        attempts=3,
+    )
+    with ResponseCache(path) as cache:
+        assert cache.path == path
+        cache.put(key, "openai/gpt-x", original)
+        got = cache.get(key)
+    assert got == original.as_cached()
+    assert got is not None and got.cached and got.ok
+    assert (got.text, got.finish_reason, got.usage) == (original.text, "length", original.usage)
+
+
+def test_get_many_over_500_keys_and_missing_keys_absent(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        items = [(f"k{i}", "m", ok(f"t{i}")) for i in range(1203)]
+        cache.put_many(items)
+        keys = [k for k, _, _ in items] + [f"missing{i}" for i in range(10)] + ["k0"]
+        got = cache.get_many(keys)
+        assert set(got) == {k for k, _, _ in items}
+        assert all(got[f"k{i}"].text == f"t{i}" and got[f"k{i}"].cached for i in range(1203))
+        assert cache.get("missing0") is None
+        assert cache.get_many([]) == {}
+
+
+def test_put_of_error_response_is_refused(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        with pytest.raises(ValueError):
+            cache.put("k", "m", ChatResponse.failure("boom", "server"))
+        with pytest.raises(ValueError):  # nothing of the batch is written
+            cache.put_many([("a", "m", ok()), ("b", "m", ChatResponse.failure("x", "auth"))])
+        assert cache.stats().entries == 0
+
+
+def test_stats_counts_entries_models_hits_misses(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        cache.put("a", "m1", ok())
+        cache.put("b", "m1", ok())
+        cache.put("c", "m2", ok())
+        cache.put("a", "m1", ok("replaced"))  # same key: replaced, not duplicated
+        cache.get_many(["a", "c", "x", "y"])
+        cache.get("z")
+        stats = cache.stats()
+    assert isinstance(stats, CacheStats)
+    assert stats.path == path
+    assert stats.entries == 3
+    assert stats.per_model == {"m1": 2, "m2": 1}
+    assert (stats.hits, stats.misses) == (2, 3)
+    assert stats.size_bytes > 0
+
+
+def test_clear_by_model_and_all(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        cache.put_many([(f"a{i}", "m1", ok()) for i in range(5)] + [("b", "m2", ok())])
+        assert cache.clear("m1") == 5
+        assert cache.clear("nope") == 0
+        assert cache.stats().per_model == {"m2": 1}
+        assert cache.clear() == 1
+        assert cache.stats().entries == 0
+        cache.put("c", "m3", ok())  # still usable after VACUUM
+        assert cache.get("c") is not None
+
+
+def test_entries_persist_across_reopen(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        cache.put("k", "m", ok("kept"))
+        cache.get("nope")
+    with ResponseCache(path) as cache:
+        got = cache.get("k")
+        assert got is not None and got.text == "kept"
+        assert (cache.stats().hits, cache.stats().misses) == (1, 0)
+
+
+def test_parent_directories_are_created_and_wal_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "cache.sqlite3"
+    with ResponseCache(path) as cache:
+        cache.put("k", "m", ok())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+
+
+def test_default_path_honours_env_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_CACHE", str(tmp_path / "custom.db"))
+    assert default_cache_path() == tmp_path / "custom.db"
+    monkeypatch.delenv("PROMPTOPT_CACHE")
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert default_cache_path() == tmp_path / "xdg" / "promptopt" / "responses.sqlite3"
+    assert default_cache_path().name == "responses.sqlite3"
+
+
+def test_default_path_is_used_when_none_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTOPT_CACHE", str(tmp_path / "env" / "c.sqlite3"))
+    with ResponseCache() as cache:
+        assert cache.path == tmp_path / "env" / "c.sqlite3"
+    assert cache.path.is_file()
+
+
+def test_corrupt_file_reported_at_open_and_left_untouched(path: Path) -> None:
+    junk = random.Random(0).randbytes(8192)
+    path.write_bytes(junk)
+    with pytest.raises(CacheError) as info:
+        ResponseCache(path)
+    message = str(info.value)
+    assert str(path) in message and "corrupt" in message and "promptopt cache clear" in message
+    assert path.read_bytes() == junk
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+    assert ResponseCache.reset_file(path) == [path]
+    with ResponseCache(path) as cache:
+        cache.put("k", "m", ok())
+        assert cache.get("k") is not None
+
+
+def test_malformed_database_reported_at_open(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        cache.put_many([(f"k{i}", "m", ok("x" * 200)) for i in range(50)])
+        cache.clear("none")
+    with sqlite3.connect(path) as conn:  # fold the WAL into the main file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[100:4096] = random.Random(1).randbytes(3996)  # the schema page, after the header
+    path.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match="corrupt") as info:
+        ResponseCache(path)
+    assert str(path) in str(info.value)
+
+
+def test_reset_file_removes_wal_and_shm(path: Path) -> None:
+    cache = ResponseCache(path)
+    cache.put("k", "m", ok())
+    siblings = {p.name for p in path.parent.iterdir()}
+    assert {path.name, path.name + "-wal", path.name + "-shm"} <= siblings
+    cache.close()
+    ResponseCache.reset_file(path)  # close() may already have removed -wal/-shm
+    assert list(path.parent.iterdir()) == []
+    assert ResponseCache.reset_file(path) == []
+
+
+def test_newer_schema_version_refused(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="newer promptopt") as info:
+        ResponseCache(path)
+    assert str(path) in str(info.value)
+
+
+def test_foreign_sqlite_database_refused(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="did not create"):
+        ResponseCache(path)
+
+
+def test_lock_held_by_other_connection_reports_locked(path: Path) -> None:
+    cache = ResponseCache(path, busy_timeout_s=0.2)
+    cache.put("before", "m", ok())
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        # Readers still work under WAL, and opening an existing cache needs no write lock.
+        assert cache.get("before") is not None
+        with ResponseCache(path, busy_timeout_s=0.2) as second:
+            assert second.get("before") is not None
+        start = time.monotonic()
+        with pytest.raises(CacheError, match="locked") as info:
+            cache.put("k", "m", ok())
+        assert time.monotonic() - start < 1.0
+        assert str(path) in str(info.value)
+        with pytest.raises(CacheError, match="locked"):
+            cache.put_many([("k", "m", ok())])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    cache.put("k", "m", ok())
+    assert cache.get("k") is not None
+    cache.close()
+
+
+def test_unusable_locations_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(CacheError, match="Cannot create the directory") as info:
+        ResponseCache(blocker / "sub" / "c.sqlite3")
+    assert str(blocker / "sub" / "c.sqlite3") in str(info.value)
+    with pytest.raises(CacheError, match="is a directory"):
+        ResponseCache(tmp_path)
+
+
+def test_closed_cache_raises(path: Path) -> None:
+    cache = ResponseCache(path)
+    cache.close()
+    cache.close()
+    with pytest.raises(CacheError, match="closed"):
+        cache.get("k")
+
+
+def test_shared_between_threads(path: Path) -> None:
+    with ResponseCache(path) as cache:
+
+        def write(t: int) -> None:
+            for i in range(50):
+                cache.put(f"{t}-{i}", "m", ok())
+                cache.get(f"{t}-{i}")
+
+        threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert cache.stats().entries == 200
+
+
+def test_two_processes_writing_at_once_lose_nothing(path: Path) -> None:
+    root = Path(cache_module.__file__).resolve().parents[2]  # the tree holding promptopt/
+    pythonpath = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), prefix, "400"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for prefix in ("alpha", "beta")
+    ]
+    try:
+        for proc in procs:  # both have opened the cache; release them together
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", (
+                proc.stderr.read() if proc.stderr else ""
+            )
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    keys = [f"{prefix}-{i}" for prefix in ("alpha", "beta") for i in range(400)]
+    with ResponseCache(path) as cache:
+        stats = cache.stats()
+        assert stats.entries == 800
+        assert stats.per_model == {"model-alpha": 400, "model-beta": 400}
+        got = cache.get_many(keys)
+    assert set(got) == set(keys)
+    assert got["beta-399"].text == "beta answer 399"

@@ -119,7 +119,7 @@ def generate(
         return
     typer.echo(response.text)
     source = "cache hit, not charged" if response.cached else (
-        "estimated" if response.usage.estimated else "server-counted"
+        "estimated" if response.usage.estimated else "backend-counted"
     )
     cost = f", ${usage.usd:.6f}" if usage.usd is not None else ""
     typer.echo(

@@ -55,3 +55,8 @@ def _client_for(
 def client_for() -> Callable[..., LLMClient]:
     """``client_for(server, cache=..., retry=..., limits=...)``: an OpenAI-backend client."""
     return _client_for
+
+
+@pytest.fixture
+def fast_retry() -> RetryPolicy:
+    return FAST_RETRY

@@ -11,10 +11,11 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import platformdirs
 
@@ -34,6 +35,23 @@ _SCHEMA = (
     " key TEXT PRIMARY KEY, model TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS responses_model ON responses(model)",
 )
+
+_INSERT = (
+    "INSERT OR REPLACE INTO responses (key, model, response, created) VALUES (?, ?, ?, ?)"
+)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """An explicit write transaction on an autocommit connection, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def default_cache_path() -> Path:
@@ -118,18 +136,12 @@ class ResponseCache:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             if version == 0:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     # Another process may have created the schema while we waited for the lock.
                     if self._check_layout(conn) == 0:
                         for statement in _SCHEMA:
                             conn.execute(statement)
                         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
         except sqlite3.Error as exc:
             raise self._error(exc, "initialise") from exc
 
@@ -236,11 +248,7 @@ class ResponseCache:
         with self._lock:
             conn = self._connection()
             try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO responses (key, model, response, created) "
-                    "VALUES (?, ?, ?, ?)",
-                    row,
-                )
+                conn.execute(_INSERT, row)
             except sqlite3.Error as exc:
                 raise self._error(exc, "write to") from exc
 
@@ -252,18 +260,8 @@ class ResponseCache:
         with self._lock:
             conn = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO responses (key, model, response, created) "
-                        "VALUES (?, ?, ?, ?)",
-                        rows,
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                with _transaction(conn):
+                    conn.executemany(_INSERT, rows)
             except sqlite3.Error as exc:
                 raise self._error(exc, "write to") from exc
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from promptopt.errors import CacheError
+from promptopt.errors import CacheError, PromptoptError
 from promptopt.llm.backends.base import Backend, PermanentError, TransientError
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.ledger import UsageLedger
@@ -185,6 +185,8 @@ class LLMClient:
     async def _send_native(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         try:
             responses = await self._shared.backend.complete(requests)
+        except PromptoptError:
+            raise  # the user's setup is wrong (e.g. a GGUF that cannot load): say so, loudly
         except Exception as exc:  # noqa: BLE001 - reported per request, never lost
             return [ChatResponse.failure(f"backend failed: {exc!r}", "backend_error")] * len(requests)
         if len(responses) != len(requests):

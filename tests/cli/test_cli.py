@@ -74,7 +74,7 @@ def test_generate_against_server_caches_and_never_writes_the_key(server, home, t
     plain = run_cli("generate", "--model", spec, "--no-cache", "hi again", env=env)
     assert plain.returncode == 0
     assert plain.stdout.strip() == "hi again"
-    assert "server-counted" in plain.stderr
+    assert "backend-counted" in plain.stderr
 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name.startswith("responses.sqlite3") for p in written)
@@ -131,4 +131,4 @@ def test_generate_with_the_embedded_model(home):
     result = run_cli("generate", "--model", "local", "--max-tokens", "24", "Say hi", env=home, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "the embedded model replied with nothing"
-    assert "server-counted" in result.stderr
+    assert "backend-counted" in result.stderr

@@ -128,6 +128,8 @@ class LocalBackend:
         size = path.stat().st_size
         #: No absolute path, so caches move between machines.
         self.model_identity = f"local:{path.name}:{size}"
+        #: The client hands over batches of at most this many requests, so progress can be shown.
+        self.max_batch = 8
         self._llm: Any = None
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptopt-local")

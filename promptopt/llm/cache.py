@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import platformdirs
 
 from promptopt._version import __version__
 from promptopt.errors import CacheError
 from promptopt.llm.records import ChatResponse
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 """Bumped whenever the table layout changes; older promptopt refuses newer files."""
@@ -131,19 +133,37 @@ class ResponseCache:
             version = self._check_layout(conn)
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            if version == 0:
-                with _transaction(conn):
-                    # Another process may have created the schema while we waited for the lock.
-                    if self._check_layout(conn) == 0:
-                        for statement in _SCHEMA:
-                            conn.execute(statement)
-                        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise self._error(exc, "initialise") from exc
+        self._retrying_locked("initialise", lambda: self._set_up(conn, version))
+
+    def _retrying_locked(self, action: str, work: Callable[[], T]) -> T:
+        """Run ``work``, redoing it while SQLite says "locked", until the busy timeout passes.
+
+        SQLite answers "locked" at once, without calling its busy handler, when a connection
+        holding a read lock must upgrade it while another writes (two fresh processes creating
+        one cache, or a write whose snapshot went stale). Each ``work`` here is idempotent.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise self._error(exc, action) from exc
+                time.sleep(0.02)
+            except sqlite3.Error as exc:
+                raise self._error(exc, action) from exc
+
+    def _set_up(self, conn: sqlite3.Connection, version: int) -> None:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if version == 0:
+            with _transaction(conn):
+                # Another process may have created the schema while we waited for the lock.
+                if self._check_layout(conn) == 0:
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _check_layout(self, conn: sqlite3.Connection) -> int:
         """Return the schema version after refusing newer or foreign files (reads only)."""
@@ -247,10 +267,7 @@ class ResponseCache:
         row = self._row(key, model, response)
         with self._lock:
             conn = self._connection()
-            try:
-                conn.execute(_INSERT, row)
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write to") from exc
+            self._retrying_locked("write to", lambda: conn.execute(_INSERT, row))
 
     def put_many(self, items: Iterable[tuple[str, str, ChatResponse]]) -> None:
         """Store many successful responses in one transaction: all or nothing."""
@@ -259,11 +276,12 @@ class ResponseCache:
             return
         with self._lock:
             conn = self._connection()
-            try:
+
+            def write_all() -> None:
                 with _transaction(conn):
                     conn.executemany(_INSERT, rows)
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write to") from exc
+
+            self._retrying_locked("write to", write_all)
 
     def clear(self, model: str | None = None) -> int:
         """Delete one model's entries (or all, then shrink the file); returns rows deleted."""

@@ -25,10 +25,14 @@ import urllib.request
 from pathlib import Path
 
 
-def start_server(max_seqs: int, latency: float) -> tuple[subprocess.Popen, str]:
+def start_server(
+    max_seqs: int, latency: float, policy: str = "echo", text: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """The test server in its own process, so its CPU is not counted as the client's."""
+    extra = ["--text", text] if text is not None else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "promptopt.testing", "serve", "--port", "0", "--max-seqs",
-         str(max_seqs), "--latency", str(latency), "--policy", "echo"],
+         str(max_seqs), "--latency", str(latency), "--policy", policy, *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -57,7 +61,7 @@ def prompts(n: int, tag: str) -> list[str]:
 
 async def run_ours(base_url: str, texts: list[str], max_seqs: int, cache_path: Path) -> tuple[float, float, int]:
     from promptopt.llm.cache import ResponseCache
-    from promptopt.llm.connect import connect
+    from promptopt.llm.connection import connect
     from promptopt.llm.limits import Limits
     from promptopt.llm.records import ChatRequest
 

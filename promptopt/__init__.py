@@ -1,5 +1,34 @@
-"""promptopt: prompt and plan optimization for black-box LLMs at a controlled cost."""
+"""promptopt: prompt and plan optimization for black-box LLMs at a controlled cost.
+
+``promptopt.load(path)`` loads a prompt artifact for use in an application; the LLM layer lives in
+:mod:`promptopt.llm`, tasks in :mod:`promptopt.tasks`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from promptopt._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["Artifact", "LoadedPrompt", "Prompt", "__version__", "load"]
+
+_WHERE = {
+    "Artifact": "promptopt.artifact",
+    "LoadedPrompt": "promptopt.artifact",
+    "load": "promptopt.artifact",
+    "Prompt": "promptopt.prompt",
+}
+
+if TYPE_CHECKING:
+    from promptopt.artifact import Artifact, LoadedPrompt, load
+    from promptopt.prompt import Prompt
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy imports keep ``import promptopt`` (and the CLI's start-up) fast."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'promptopt' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -77,7 +77,7 @@ def generate(
     """Send one message to a model; print the reply and what it cost."""
     import asyncio
 
-    from promptopt.llm.connect import connect
+    from promptopt.llm.connection import connect
     from promptopt.llm.records import ChatRequest, Message
 
     messages = ((Message("system", system),) if system else ()) + (Message("user", text),)
@@ -193,13 +193,220 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         typer.echo(f"{mark}  {row['name']:<8} {row['spec']:<44} {row['detail']}")
 
 
+DATA_DIR_HELP = "Folder with one sub-folder per task holding dev.jsonl and test.jsonl (default: $PROMPTOPT_DATA_DIR)."
+TASK_HELP = "A registered task name (see 'promptopt tasks') or a JSONL/CSV/Parquet file."
+
+
+def _resolve_task(task: str, data_dir: Optional[Path], input_field: Optional[list[str]], target_field: Optional[str]) -> Any:
+    """A task name, or a data file with --input-field/--target-field."""
+    from promptopt.tasks.registry import load_task, load_task_from_file
+
+    path = Path(task)
+    if path.suffix.lower() in (".jsonl", ".csv", ".parquet") or path.is_file():
+        if not input_field or not target_field:
+            raise typer.BadParameter(
+                "a data file needs --input-field (repeatable) and --target-field", param_hint="--task"
+            )
+        return load_task_from_file(path, input_fields=input_field, target_field=target_field)
+    if input_field or target_field:
+        raise typer.BadParameter("--input-field/--target-field only apply to a data file", param_hint="--task")
+    return load_task(task, data_dir=data_dir)
+
+
+def _load_candidate(path: Path) -> tuple[Any, Any]:
+    """(Prompt, Artifact or None) from an artifact JSON file or a hand-written prompt text file."""
+    from promptopt.artifact import Artifact
+    from promptopt.prompt import load_prompt_text
+
+    if path.suffix.lower() == ".json":
+        artifact = Artifact.load(path)
+        return artifact.to_prompt(), artifact
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise typer.BadParameter(f"no such file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise typer.BadParameter(f"{path} is empty: write the instruction into it")
+    return load_prompt_text(text), None
+
+
+@app.command("tasks")
+def tasks_command(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the tasks: name, size, source and answer format."""
+    from dataclasses import asdict
+
+    from promptopt.tasks.registry import list_tasks
+
+    rows = [asdict(info) for info in list_tasks(data_dir=data_dir)]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("task", "dev", "test", "source", "answer format", box=None)
+    for row in rows:
+        table.add_row(row["name"], _count(row.get("dev_size")), _count(row.get("test_size")), row["source"], row["answer_format"])
+    Console().print(table)
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
+class _EvalSettings:
+    """What eval and compare share: task, split, model, sampling, limit."""
+
+    def __init__(self, task: Any, split: str, limit: Optional[int]) -> None:
+        examples = task.split(split)
+        self.task = task
+        self.split = split
+        self.examples = examples[:limit] if limit else examples
+
+
+def _run_evaluation(prompts: list[Any], settings: _EvalSettings, model: str, sampling: Any, renderer: str, no_cache: bool, quiet: bool) -> tuple[list[Any], Any]:
+    import asyncio
+
+    from promptopt.evaluation import evaluate
+    from promptopt.llm.connection import connect
+    from promptopt.progress import progress_bar
+
+    client = connect(model, cache=None if no_cache else "default")
+
+    async def run(update: Any) -> list[Any]:
+        try:
+            return await evaluate(prompts, settings.examples, settings.task, client, renderer=renderer,
+                                  sampling=sampling, split=settings.split, on_progress=update)
+        finally:
+            await client.aclose()
+
+    with progress_bar(f"{settings.task.name} ({settings.split})", enabled=None if not quiet else False) as update:
+        results = asyncio.run(run(update))
+    return results, client.ledger.role("downstream")
+
+
+def _sampling(artifact: Any, max_tokens: Optional[int], temperature: Optional[float]) -> Any:
+    from dataclasses import replace
+
+    from promptopt.llm.records import Sampling
+
+    base = artifact.sampling() if artifact is not None else Sampling()
+    if max_tokens is not None:
+        base = replace(base, max_tokens=max_tokens)
+    if temperature is not None:
+        base = replace(base, temperature=temperature)
+    return base
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    est = result.estimate
+    return {
+        "prompt_hash": result.prompt_hash,
+        "metric": result.metric,
+        "n": result.n,
+        "score": est.value,
+        "low": est.low,
+        "high": est.high,
+        "interval_method": est.method,
+        "parse_failures": result.parse_failures,
+        "errors": result.errors,
+        "cached": result.cached,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+    }
+
+
+@app.command("eval")
+def eval_command(
+    prompt_file: Path = typer.Argument(..., help="A prompt artifact (.json) or a text file holding an instruction."),
+    task: str = typer.Option(..., "--task", "-t", help=TASK_HELP),
+    split: str = typer.Option("test", "--split", help="dev or test."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: the artifact's model, else 'local'."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples of the split."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Exit with code 1 when the score is below this (a CI gate)."),
+    renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (default: the artifact's, else paper)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Completion token cap (default: the artifact's, else 256)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    input_field: Optional[list[str]] = typer.Option(None, "--input-field", help="Input field(s) of a data file."),
+    target_field: Optional[str] = typer.Option(None, "--target-field", help="Target field of a data file."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score a prompt on a task split: score with its 95% interval, parse failures, tokens."""
+    prompt, artifact = _load_candidate(prompt_file)
+    resolved = _resolve_task(task, data_dir, input_field, target_field)
+    settings = _EvalSettings(resolved, split, limit)
+    spec = model or (artifact.model.spec if artifact is not None and artifact.model else "local")
+    render = renderer or (artifact.renderer if artifact is not None else "paper")
+    sampling = _sampling(artifact, max_tokens, temperature)
+    [result], usage = _run_evaluation([prompt], settings, spec, sampling, render, no_cache, as_json)
+    passed = min_score is None or result.estimate.value >= min_score
+    if as_json:
+        _emit_json({"task": resolved.name, "split": split, "model": spec, **_result_dict(result),
+                    "min_score": min_score, "passed": passed, "usage": usage.to_dict()})
+    else:
+        est = result.estimate
+        typer.echo(f"task {resolved.name} ({split}, {result.n} examples) | model {spec} | prompt {result.prompt_hash}")
+        typer.echo(f"{result.metric} {est.value:.3f} (95% CI {est.low:.3f}-{est.high:.3f}, {est.method})")
+        typer.echo(f"parse failures {result.parse_failures} | errors {result.errors} | cached {result.cached}/{result.n}")
+        typer.echo(f"tokens {result.prompt_tokens} prompt + {result.completion_tokens} completion (cache hits not charged)")
+    if result.errors:
+        typer.echo(f"warning: {result.errors} request(s) failed and were scored as wrong", err=True)
+    if not passed:
+        typer.echo(f"score {result.estimate.value:.3f} is below --min-score {min_score}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare_command(
+    prompt_a: Path = typer.Argument(..., help="First prompt (artifact .json or instruction text file)."),
+    prompt_b: Path = typer.Argument(..., help="Second prompt."),
+    task: str = typer.Option(..., "--task", "-t", help=TASK_HELP),
+    split: str = typer.Option("test", "--split", help="dev or test."),
+    model: str = typer.Option("local", "--model", "-m", help=MODEL_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
+    renderer: str = typer.Option("paper", "--renderer", help="paper or chat."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    input_field: Optional[list[str]] = typer.Option(None, "--input-field"),
+    target_field: Optional[str] = typer.Option(None, "--target-field"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Compare two prompts on the same examples: difference, 95% interval, p-values."""
+    from dataclasses import asdict
+
+    from promptopt.evaluation import compare
+
+    (first, _), (second, _) = _load_candidate(prompt_a), _load_candidate(prompt_b)
+    settings = _EvalSettings(_resolve_task(task, data_dir, input_field, target_field), split, limit)
+    sampling = _sampling(None, max_tokens, None)
+    (a, b), _ = _run_evaluation([first, second], settings, model, sampling, renderer, no_cache, as_json)
+    result = compare(a, b)
+    if as_json:
+        _emit_json({"task": settings.task.name, "split": split, "model": model, "a": _result_dict(a), "b": _result_dict(b), **asdict(result)})
+        return
+    typer.echo(f"task {settings.task.name} ({split}, {result.n} examples) | model {model}")
+    typer.echo(f"A {prompt_a.name}: {result.mean_a:.3f}   B {prompt_b.name}: {result.mean_b:.3f}")
+    typer.echo(f"A - B = {result.difference:+.3f} (95% CI {result.low:+.3f} to {result.high:+.3f}), paired bootstrap p = {result.p_bootstrap:.4f}")
+    if result.p_mcnemar is not None:
+        typer.echo(f"exact McNemar p = {result.p_mcnemar:.4f} (A right & B wrong: {result.a_only}, B right & A wrong: {result.b_only})")
+
+
 def main() -> None:
-    """Entry point: user errors print one clear line and exit 1, without a traceback."""
+    """Entry point: user errors print one clear line without a traceback and exit non-zero
+    (2 for bad input data, as for bad flags; 1 for everything else)."""
     try:
         app()
     except PromptoptError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
 
 
 if __name__ == "__main__":

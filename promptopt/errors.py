@@ -11,6 +11,9 @@ from __future__ import annotations
 class PromptoptError(Exception):
     """Base class of promptopt's own errors: the message is meant for the user."""
 
+    #: The CLI's exit status for this error (bad input data uses 2, like bad flags).
+    exit_code: int = 1
+
 
 class ModelSpecError(PromptoptError, ValueError):
     """A model spec string could not be understood."""

@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 import pytest
 
 from promptopt.llm.client import LLMClient
-from promptopt.llm.connect import connect
+from promptopt.llm.connection import connect
 from promptopt.llm.limits import Limits
 from promptopt.llm.retry import RetryPolicy
 from promptopt.testing import FaultPlan, ServerConfig, TestServer, policies

@@ -44,14 +44,14 @@ _WHERE = {
     "RetryPolicy": "promptopt.llm.retry",
     "RoleUsage": "promptopt.llm.ledger",
     "UsageLedger": "promptopt.llm.ledger",
-    "connect": "promptopt.llm.connect",
+    "connect": "promptopt.llm.connection",
 }
 
 if TYPE_CHECKING:
     from promptopt.llm.backends.base import Backend
     from promptopt.llm.cache import ResponseCache
     from promptopt.llm.client import LLMClient
-    from promptopt.llm.connect import connect
+    from promptopt.llm.connection import connect
     from promptopt.llm.ledger import RoleUsage, UsageLedger
     from promptopt.llm.limits import EndpointLimiter, Limits
     from promptopt.llm.records import ChatRequest, ChatResponse, Message, Usage

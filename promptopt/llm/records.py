@@ -174,3 +174,44 @@ class ChatResponse:
 def estimate_tokens(text: str) -> int:
     """Rough token count (about 4 characters per token) when no tokenizer or server count exists."""
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters shared by every request of an evaluation or a deployed prompt."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def request(self, messages: Sequence[Message], sample_index: int = 0) -> ChatRequest:
+        return ChatRequest(
+            messages=tuple(messages),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            stop=self.stop,
+            seed=self.seed,
+            sample_index=sample_index,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Sampling":
+        return cls(
+            temperature=float(data.get("temperature", 0.0)),
+            top_p=float(data.get("top_p", 1.0)),
+            max_tokens=int(data.get("max_tokens", 256)),
+            stop=tuple(str(s) for s in data.get("stop", ()) or ()),
+            seed=None if data.get("seed") is None else int(data["seed"]),
+        )

@@ -13,29 +13,7 @@ import pytest
 FAKE_KEY = "sk-fake-PROMPTOPT-LEAK-CANARY-7f3a9c"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "promptopt.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> dict[str, str]:
-    """An environment whose every user directory lies under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "PROMPTOPT_CACHE"}
-    for name in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "TMPDIR"):
-        folder = tmp_path / name.lower()
-        folder.mkdir()
-        env[name] = str(folder)
-    return env
-
-
-def test_version():
+def test_version(run_cli):
     result = run_cli("--version")
     assert result.returncode == 0
     from promptopt import __version__
@@ -52,7 +30,7 @@ def test_cli_import_stays_light():
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
-def test_generate_against_server_caches_and_never_writes_the_key(server, home, tmp_path):
+def test_generate_against_server_caches_and_never_writes_the_key(run_cli, server, home, tmp_path):
     env = {**home, "OPENAI_API_KEY": FAKE_KEY}
     spec = f"openai:test-model@{server.base_url}"
     first = run_cli("generate", "--model", spec, "--json", "hello there", env=env)
@@ -90,9 +68,11 @@ def test_generate_against_server_caches_and_never_writes_the_key(server, home, t
         ("nonsense:model", "unknown backend 'nonsense'"),
         ("openai:gpt-4o-mini", "OPENAI_API_KEY"),
         ("openai:m@http://127.0.0.1:9/v1?key_env=MY_SERVER_KEY", "MY_SERVER_KEY"),
+        ("vllm:Qwen/Qwen2.5-0.5B-Instruct", "pip install 'promptopt[vllm]'"),
+        ("local:/nowhere/model.gguf", "/nowhere/model.gguf"),
     ],
 )
-def test_bad_model_spec_or_missing_key_is_one_clear_line(spec, needle, home):
+def test_bad_model_spec_or_missing_key_is_one_clear_line(run_cli, spec, needle, home):
     result = run_cli("generate", "--model", spec, "hi", env=home)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
@@ -100,7 +80,7 @@ def test_bad_model_spec_or_missing_key_is_one_clear_line(spec, needle, home):
     assert "Traceback" not in result.stderr
 
 
-def test_corrupt_cache_is_reported_and_kept_then_clear_recreates_it(server, home, tmp_path):
+def test_corrupt_cache_is_reported_and_kept_then_clear_recreates_it(run_cli, server, home, tmp_path):
     path = tmp_path / "broken.sqlite3"
     garbage = os.urandom(4096)
     path.write_bytes(garbage)
@@ -116,7 +96,7 @@ def test_corrupt_cache_is_reported_and_kept_then_clear_recreates_it(server, home
     assert json.loads(stats.stdout)["entries"] == 0
 
 
-def test_models_reports_the_embedded_model(home):
+def test_models_reports_the_embedded_model(run_cli, home):
     result = run_cli("models", "--json", env=home)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -127,7 +107,7 @@ def test_models_reports_the_embedded_model(home):
 
 
 @pytest.mark.slow
-def test_generate_with_the_embedded_model(home):
+def test_generate_with_the_embedded_model(run_cli, home):
     result = run_cli("generate", "--model", "local", "--max-tokens", "24", "Say hi", env=home, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "the embedded model replied with nothing"

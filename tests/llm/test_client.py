@@ -156,7 +156,7 @@ async def test_empty_and_length_pass_through_to_the_caller(server_factory, clien
 
 @pytest.mark.asyncio
 async def test_permanent_errors_are_not_retried(server, client_for):
-    from promptopt.llm.connect import connect
+    from promptopt.llm.connection import connect
 
     client = connect(f"openai:test-model@{server.base_url}/nope", cache=None)
     [response] = await client.complete(_requests(1))
@@ -202,18 +202,34 @@ async def test_sample_index_and_params_are_distinct_cache_entries(server, client
 
 
 @pytest.mark.asyncio
-async def test_identical_concurrent_requests_coalesce(server_factory, client_for):
+async def test_fifty_concurrent_identical_requests_send_one(server_factory, client_for):
     server = server_factory(config=ServerConfig(latency_s=0.2))
     client = client_for(server)  # no cache: coalescing alone must do it
     request = ChatRequest.user("one question", max_tokens=8)
-    singles = await asyncio.gather(*(client.complete_one(request) for _ in range(25)))
-    batch = await client.complete([request] * 25)
-    assert server.stats().requests_total == 2  # one per wave
-    responses = singles + batch
+    responses = await asyncio.gather(*(client.complete_one(request) for _ in range(50)))
+    assert server.stats().requests_total == 1
     assert all(r.ok and r.text == "one question" for r in responses)
-    assert sum(not r.cached for r in responses) == 2
+    assert sum(not r.cached for r in responses) == 1
     usage = client.ledger.role("downstream")
-    assert usage.requests == 2 and usage.cache_hits == 48
+    assert usage.requests == 1 and usage.cache_hits == 49
+    assert usage.prompt_tokens == _server_prompt_tokens(request)
+
+    # duplicates inside one batch coalesce too
+    batch = await client.complete([ChatRequest.user("another one", max_tokens=8)] * 50)
+    assert server.stats().requests_total == 2
+    assert {r.text for r in batch} == {"another one"}
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_requests_per_minute_limit_spaces_requests(server, client_for):
+    client = client_for(server, limits=Limits(max_concurrency=64, requests_per_minute=1200))
+    start = time.monotonic()
+    responses = await client.complete(_requests(40, prefix="paced"))
+    elapsed = time.monotonic() - start
+    assert all(r.ok for r in responses)
+    # a bucket of 20 (one second's worth) goes at once, the other 20 at 20 per second
+    assert 0.9 <= elapsed <= 2.5, elapsed
     await client.aclose()
 
 

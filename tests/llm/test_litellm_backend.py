@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptopt.errors import MissingKeyError
-from promptopt.llm.connect import connect, price_for
+from promptopt.llm.connection import connect, price_for
 from promptopt.llm.records import ChatRequest
 from promptopt.llm.spec import parse_model_spec
 from promptopt.testing import FaultPlan

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from promptopt.llm.backends.local import embedded_model_path
-from promptopt.llm.connect import connect
+from promptopt.llm.connection import connect
 from promptopt.llm.limits import Limits
 from promptopt.llm.records import ChatRequest
 

@@ -53,3 +53,12 @@ def test_bad_specs_say_what_is_wrong(bad, needle):
     message = str(info.value)
     assert needle in message
     assert "Model specs look like" in message
+
+
+def test_public_names_are_the_objects_not_modules():
+    import promptopt.llm.connection  # noqa: F401  (importing a submodule must not shadow a name)
+    from promptopt.llm import ChatRequest, connect, parse_model_spec
+
+    assert callable(connect) and connect.__name__ == "connect"
+    assert parse_model_spec("local").backend == "local"
+    assert ChatRequest.user("x").messages[0].content == "x"

@@ -1,0 +1,64 @@
+"""Prompt rendering (paper-compatible and chat), hashing, and token length."""
+
+import pytest
+
+from promptopt.llm.records import Message
+from promptopt.prompt import NEUTRAL_SYSTEM, FewShot, Prompt, load_prompt_text, renderer_for
+from promptopt.tokens import token_length
+
+
+def test_paper_renderer_is_exactly_the_papers_format():
+    prompt = Prompt("Classify the sentiment.", (FewShot("great film", "<final_answer>positive</final_answer>"),
+                                                FewShot("dull", "<final_answer>negative</final_answer>")))
+    system, user = prompt.render("a fine movie", "paper")
+    assert system == Message("system", NEUTRAL_SYSTEM)
+    assert user.content == (
+        "Classify the sentiment.\n\n"
+        "Input:\ngreat film\nOutput:\n<final_answer>positive</final_answer>\n\n"
+        "Input:\ndull\nOutput:\n<final_answer>negative</final_answer>\n\n"
+        "Input:\na fine movie"
+    )
+    zero_shot = Prompt("Classify.").render("x", "paper")[1].content
+    assert zero_shot == "Classify.\n\nInput:\nx"
+
+
+def test_chat_renderer_uses_turns():
+    prompt = Prompt("Be brief.", (FewShot("q1", "a1"),))
+    assert prompt.render("q2", "chat") == (
+        Message("system", "Be brief."), Message("user", "q1"), Message("assistant", "a1"), Message("user", "q2")
+    )
+    with pytest.raises(ValueError, match="unknown renderer 'xml'"):
+        renderer_for("xml")
+
+
+def test_hash_is_stable_and_covers_examples_and_order():
+    a = Prompt("Do it.", (FewShot("1", "x"), FewShot("2", "y")))
+    assert a.hash == Prompt("Do it.", (FewShot("1", "x"), FewShot("2", "y"))).hash
+    assert a.hash != Prompt("Do it.", (FewShot("2", "y"), FewShot("1", "x"))).hash
+    assert a.hash != Prompt("Do it!", a.examples).hash
+    assert Prompt.from_dict(a.to_dict()) == a
+    assert load_prompt_text("  Classify it.\n") == Prompt("Classify it.")
+    with pytest.raises(ValueError):
+        Prompt("   ")
+
+
+@pytest.mark.asyncio
+async def test_token_length_falls_back_to_the_servers_count(server, client_for):
+    client = client_for(server)
+    length = await token_length("one two three", client)
+    # the test server counts words + 4 per message: (3 + 4) - (0 + 4)
+    assert (length.value, length.method) == (3, "server count")
+    assert client.ledger.role("tokenize").requests == 2
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_token_length_uses_the_local_models_tokenizer():
+    from promptopt.llm.backends.local import LocalBackend
+    from promptopt.llm.client import LLMClient
+
+    client = LLMClient(LocalBackend(n_ctx=256))
+    length = await token_length("Classify the sentiment of the review.", client)
+    await client.aclose()
+    assert length.method.startswith("model tokenizer")
+    assert 5 <= length.value <= 12

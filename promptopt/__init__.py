@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from promptopt._lazy import lazy_exports
 from promptopt._version import __version__
 
 __all__ = ["Artifact", "LoadedPrompt", "Prompt", "__version__", "load"]
@@ -24,11 +25,4 @@ if TYPE_CHECKING:
     from promptopt.prompt import Prompt
 
 
-def __getattr__(name: str) -> Any:
-    """Lazy imports keep ``import promptopt`` (and the CLI's start-up) fast."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'promptopt' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

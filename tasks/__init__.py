@@ -8,7 +8,9 @@ Installed as ``promptopt.tasks``; import it only under that name::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from promptopt._lazy import lazy_exports
 
 __all__ = [
     "DEMO_TASKS",
@@ -52,10 +54,4 @@ if TYPE_CHECKING:
     from promptopt.tasks.task import Task
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'promptopt.tasks' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

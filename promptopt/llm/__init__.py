@@ -9,7 +9,9 @@ Start with :func:`connect`::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from promptopt._lazy import lazy_exports
 
 __all__ = [
     "Backend",
@@ -59,11 +61,4 @@ if TYPE_CHECKING:
     from promptopt.llm.spec import ModelSpec, parse_model_spec
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use so that ``import promptopt`` and the CLI's --help stay fast."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'promptopt.llm' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -22,6 +22,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/eval_throughput.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

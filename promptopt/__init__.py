@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING
 from promptopt._lazy import lazy_exports
 from promptopt._version import __version__
 
-__all__ = ["Artifact", "LoadedPrompt", "Prompt", "__version__", "load"]
+__all__ = ["Artifact", "LoadedPrompt", "Prompt", "__version__", "aoptimize", "load", "optimize"]
 
 _WHERE = {
     "Artifact": "promptopt.artifact",
     "LoadedPrompt": "promptopt.artifact",
     "load": "promptopt.artifact",
     "Prompt": "promptopt.prompt",
+    "optimize": "promptopt.optimization",
+    "aoptimize": "promptopt.optimization",
 }
 
 if TYPE_CHECKING:
     from promptopt.artifact import Artifact, LoadedPrompt, load
+    from promptopt.optimization import aoptimize, optimize
     from promptopt.prompt import Prompt
 
 

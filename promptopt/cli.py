@@ -399,6 +399,109 @@ def compare_command(
         typer.echo(f"exact McNemar p = {result.p_mcnemar:.4f} (A right & B wrong: {result.a_only}, B right & A wrong: {result.b_only})")
 
 
+def _progress_view(enabled: bool) -> Any:
+    """A live one-line status for optimize: generation, alive, eliminations, best, spend per role."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def view() -> Any:
+        if not enabled:
+            yield None
+            return
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
+        with Live(Text("starting ..."), console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
+
+            def update(event: Any) -> None:
+                best = "-" if event.best_score is None else f"{event.best_score:.3f}"
+                spend = "  ".join(
+                    f"{role} {usage.total_tokens:,} tok/{usage.requests} calls"
+                    for role, usage in sorted(event.spend.items())
+                )
+                live.update(Text(
+                    f"generation {event.generation} ({event.phase}) | alive {event.alive} | "
+                    f"eliminated {event.eliminated} | best dev {best} | {spend}"
+                ))
+
+            yield update
+
+    return view()
+
+
+@app.command("optimize")
+def optimize_command(
+    task: str = typer.Option(..., "--task", "-t", help=TASK_HELP),
+    model: str = typer.Option("local", "--model", "-m", help=MODEL_HELP),
+    meta_model: Optional[str] = typer.Option(None, "--meta-model", help="Model spec for the meta-LLM (default: --model)."),
+    budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", min=1, help="Stop after this many tokens (all roles)."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0, help="Stop after this many US dollars."),
+    max_calls: Optional[int] = typer.Option(None, "--max-calls", min=1, help="Stop after this many LLM requests."),
+    max_time: Optional[float] = typer.Option(None, "--max-time", min=1.0, help="Stop after this many seconds."),
+    max_generations: Optional[int] = typer.Option(None, "--max-generations", min=1, help="Stop after this many generations."),
+    no_improvement: int = typer.Option(5, "--no-improvement", min=1, help="Stop after this many generations without a better best."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the best prompt's artifact here (e.g. prompts/T.json)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: runs/TASK-seedS)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (replays its journal from the cache)."),
+    seed: int = typer.Option(42, "--seed", help="Random seed: data splits, blocks, operators."),
+    prompt: Optional[list[str]] = typer.Option(None, "--prompt", help="An initial instruction (repeatable); fewer than 2 are completed by the meta-LLM."),
+    population: Optional[int] = typer.Option(None, "--population", min=2, help="Population size mu (default 10)."),
+    offspring: Optional[int] = typer.Option(None, "--offspring", min=1, help="Offspring per generation c (default 4)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", min=1, help="Examples per racing block b (default 30)."),
+    max_blocks: Optional[int] = typer.Option(None, "--max-blocks", min=1, help="Blocks per race z (default 10)."),
+    max_shots: Optional[int] = typer.Option(None, "--max-shots", min=0, help="Most few-shot examples per prompt K (default 5)."),
+    dev_size: Optional[int] = typer.Option(None, "--dev-size", min=1, help="Dev examples scored during the search (default 300)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Downstream completion cap (default 256)."),
+    paper_compat: bool = typer.Option(False, "--paper-compat", help="Reproduce the reference implementation, bugs included."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    input_field: Optional[list[str]] = typer.Option(None, "--input-field", help="Input field(s) of a data file."),
+    target_field: Optional[str] = typer.Option(None, "--target-field", help="Target field of a data file."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache (no resume)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+) -> None:
+    """Optimize a prompt with CAPO under a budget; write the best prompt as an artifact."""
+    import asyncio
+    from dataclasses import replace
+
+    from promptopt.budget import Budget
+    from promptopt.optimization import aoptimize
+    from promptopt.optimizers.capo import CAPOConfig, summary_of, with_overrides
+
+    resolved = _resolve_task(task, data_dir, input_field, target_field)
+    config = with_overrides(
+        CAPOConfig(), population=population, offspring=offspring, block_size=block_size,
+        max_blocks=max_blocks, max_shots=max_shots, dev_size=dev_size, paper_compat=paper_compat or None,
+    )
+    if max_tokens is not None:
+        config = replace(config, sampling=replace(config.sampling, max_tokens=max_tokens))
+    budget = Budget.from_options(
+        tokens=budget_tokens, usd=budget_usd, calls=max_calls, wall_time_s=max_time,
+        generations=max_generations, no_improvement=no_improvement,
+    )
+    directory = run_dir or Path("runs") / f"{resolved.name}-seed{seed}"
+    with _progress_view(enabled=not as_json and sys.stderr.isatty()) as update:
+        result = asyncio.run(aoptimize(
+            resolved, model=model, meta_model=meta_model, budget=budget, seed=seed, config=config,
+            initial_prompts=prompt or (), run_dir=directory, resume=resume, out=out,
+            cache=None if no_cache else "default", on_progress=update,
+        ))
+    summary = summary_of(result)
+    if as_json:
+        _emit_json({"run_dir": str(directory), "out": str(out) if out else None, **summary})
+        return
+    best = summary["best"]
+    typer.echo(f"stopped: {result.stop_reason} after {result.generations} generation(s)")
+    typer.echo(f"best: dev {best['dev_score']:.3f} (95% CI {best['dev_low']:.3f}-{best['dev_high']:.3f}, "
+               f"n={best['dev_n']}), {best['tokens']} prompt tokens, {best['examples']} few-shot example(s)")
+    typer.echo(f"instruction: {best['instruction']}")
+    typer.echo(f"racing: {summary['racing']['block_evaluations']} of {summary['racing']['full_block_evaluations']} "
+               f"block evaluations ({100 * summary['racing']['saved']:.0f}% saved); Pareto front: {len(result.front)} prompt(s)")
+    for role, usage in summary["spend"].items():
+        typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls, {usage['cache_hits']} cache hits")
+    typer.echo(f"run directory: {directory}" + (f" | artifact: {out}" if out else ""))
+
+
 def main() -> None:
     """Entry point: user errors print one clear line without a traceback and exit non-zero
     (2 for bad input data, as for bad flags; 1 for everything else)."""

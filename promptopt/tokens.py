@@ -9,7 +9,7 @@ the server counts: the prompt tokens of a request holding the text, minus those 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import ChatRequest
@@ -34,21 +34,31 @@ def _tiktoken_encoding(model: str) -> Any | None:
 
 
 async def token_length(text: str, client: LLMClient) -> TokenLength:
-    backend = client.backend
-    count = getattr(backend, "acount_tokens", None)
+    return (await token_lengths([text], client))[0]
+
+
+async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLength]:
+    """Lengths of several texts; the server-count fallback sends them as one batch."""
+    count = getattr(client.backend, "acount_tokens", None)
     if count is not None:
-        return TokenLength(await count(text), "model tokenizer (llama.cpp)")
+        return [TokenLength(await count(text), "model tokenizer (llama.cpp)") for text in texts]
     identity = client.model_identity
     if identity.startswith("openai:"):
         encoding = _tiktoken_encoding(identity.split(":", 1)[1])
         if encoding is not None:
-            return TokenLength(len(encoding.encode(text)), f"tiktoken {encoding.name}")
+            return [TokenLength(len(encoding.encode(t)), f"tiktoken {encoding.name}") for t in texts]
+    if not texts:
+        return []
     measure = client.with_role("tokenize")
-    full, empty = await measure.complete(
-        [ChatRequest.user(text, max_tokens=1), ChatRequest.user("", max_tokens=1)]
-    )
-    for response in (full, empty):
+    requests = [ChatRequest.user("", max_tokens=1)] + [ChatRequest.user(t, max_tokens=1) for t in texts]
+    empty, *fulls = await measure.complete(requests)
+    for response in (empty, *fulls):
         if not response.ok:
             raise RuntimeError(f"could not count tokens through the server: {response.error}")
-    method = "estimate (~4 characters per token)" if full.usage.estimated else "server count"
-    return TokenLength(max(0, full.usage.prompt_tokens - empty.usage.prompt_tokens), method)
+    return [
+        TokenLength(
+            max(0, full.usage.prompt_tokens - empty.usage.prompt_tokens),
+            "estimate (~4 characters per token)" if full.usage.estimated else "server count",
+        )
+        for full in fulls
+    ]

@@ -60,3 +60,10 @@ def client_for() -> Callable[..., LLMClient]:
 @pytest.fixture
 def fast_retry() -> RetryPolicy:
     return FAST_RETRY
+
+
+# optimizer tests import their scripted world as a plain module
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).parent / "optimizers"))

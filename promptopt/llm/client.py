@@ -27,6 +27,9 @@ from promptopt.llm.records import ChatRequest, ChatResponse, estimate_tokens
 from promptopt.llm.retry import RetryPolicy
 
 ResponseCallback = Callable[[int, ChatResponse], None]
+#: Called with (role, number of requests) just before a batch goes to the backend; it may raise
+#: (a budget stop) to keep the batch from being sent. Cached and coalesced answers are not guarded.
+SendGuard = Callable[[str, int], None]
 
 
 @dataclass
@@ -41,6 +44,7 @@ class _Shared:
     price: Price | None
     rng: random.Random
     inflight: dict[str, "asyncio.Future[ChatResponse]"] = field(default_factory=dict)
+    guard: SendGuard | None = None
 
 
 class LLMClient:
@@ -76,6 +80,10 @@ class LLMClient:
         view.role = role
         view._shared = self._shared
         return view
+
+    def set_guard(self, guard: SendGuard | None) -> None:
+        """Install a check run before every batch is sent (shared by all role views)."""
+        self._shared.guard = guard
 
     @property
     def backend(self) -> Backend:
@@ -123,6 +131,15 @@ class LLMClient:
                 waits.append((index, future, False))
             else:
                 waits.append((index, future, True))
+        if owned and shared.guard is not None:
+            try:
+                shared.guard(self.role, len(owned))
+            except BaseException:
+                for key, _ in owned:
+                    shared.inflight.pop(key, None).set_result(  # type: ignore[union-attr]
+                        ChatResponse.failure("not sent: the run was stopped", "cancelled")
+                    )
+                raise
         hit_count = len(requests) - len(waits)
         if hit_count:
             shared.ledger.record_hit(self.role, hit_count)

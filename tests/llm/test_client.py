@@ -255,3 +255,30 @@ async def test_on_response_reports_every_index_once(server, client_for, tmp_path
     await client.complete(_requests(10) + _requests(2), on_response=lambda i, r: seen.append(i))
     assert sorted(seen) == list(range(12))
     await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_guard_runs_before_sending_and_never_for_cache_hits(server, client_for, tmp_path):
+    cache = ResponseCache(tmp_path / "g.sqlite3")
+    client = client_for(server, cache=cache)
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def guard(role, n):
+        calls.append((role, n))
+        if len(calls) > 1:
+            raise Stop("budget")
+
+    client.set_guard(guard)
+    await client.complete(_requests(4))
+    assert calls == [("downstream", 4)]
+    await client.complete(_requests(4))  # all cached: the guard is not consulted
+    assert calls == [("downstream", 4)]
+    with pytest.raises(Stop):
+        await client.with_role("meta").complete(_requests(3, prefix="new"))
+    assert calls[-1] == ("meta", 3)
+    assert server.stats().requests_total == 4  # the stopped batch was never sent
+    assert client._shared.inflight == {}
+    await client.aclose()

@@ -1,0 +1,264 @@
+"""Ask the meta-LLM for texts, validate what comes back, retry once, then fall back.
+
+Every operator that writes instructions (initialization, crossover, mutation) goes through
+:func:`meta_generate`, so the rule "never let chatter become an instruction" lives in one place:
+only the content of an answer tag is ever used, and it is rejected when it is empty or merely an
+echo of the meta-prompt.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from dataclasses import dataclass
+from typing import Sequence
+
+from promptopt.llm.client import LLMClient
+from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling
+from promptopt.prompt import Prompt
+
+__all__ = [
+    "ECHO_RATIO",
+    "MetaResult",
+    "Offspring",
+    "extract_tagged",
+    "is_echo",
+    "meta_generate",
+    "template_sentences",
+]
+
+#: Similarity (difflib ratio, after normalization) from which an output counts as a copy of the
+#: meta-prompt.
+ECHO_RATIO = 0.9
+
+#: Scaffolding sentences shorter than this (in words) are ignored: short phrases such as
+#: "Instruction A:" can legitimately appear in an answer.
+_MIN_SENTENCE_WORDS = 5
+
+_ANY_TAG = re.compile(r"<\s*/?\s*[A-Za-z_][\w.\-]*\s*>")
+
+
+def _tag_patterns(tag: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    name = re.escape(tag)
+    return (
+        re.compile(rf"<\s*{name}\s*>", re.IGNORECASE),
+        re.compile(rf"<\s*/\s*{name}\s*>", re.IGNORECASE),
+    )
+
+
+def _tagged_spans(text: str, tag: str) -> list[str]:
+    """Raw contents of every complete ``<tag>…</tag>`` pair, in order.
+
+    A pair is an opening tag and the first closing tag after it; an opening tag that is followed
+    by another opening tag before any closing one is skipped (the inner one pairs instead).
+    """
+    opening, closing = _tag_patterns(tag)
+    spans: list[str] = []
+    pos = 0
+    while (start := opening.search(text, pos)) is not None:
+        end = closing.search(text, start.end())
+        if end is None:
+            break  # truncated output: an unclosed tag is not an answer
+        inner = opening.search(text, start.end(), end.start())
+        if inner is not None:
+            pos = inner.start()
+            continue
+        spans.append(text[start.end() : end.start()])
+        pos = end.end()
+    return spans
+
+
+def extract_tagged(text: str, tag: str = "prompt") -> str | None:
+    """Content of the last complete ``<tag>…</tag>`` pair, stripped; None if absent or empty.
+
+    The last pair wins because models often restate the format ("answer as <prompt>…</prompt>")
+    before giving the answer. Tag names match case-insensitively. An unclosed tag (an output cut
+    off by ``max_tokens``) is not an answer: a truncated instruction must not enter the population.
+    """
+    spans = _tagged_spans(text, tag)
+    if not spans:
+        return None
+    content = spans[-1].strip()
+    return content or None
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def template_sentences(template: str) -> tuple[str, ...]:
+    """The fixed sentences of a ``str.format`` template (placeholders removed).
+
+    These are the meta-prompt's own scaffolding: an answer that contains one of them verbatim is
+    repeating the request rather than answering it (see :func:`is_echo`).
+    """
+    sentences: list[str] = []
+    for literal, _field, _spec, _conv in string.Formatter().parse(template):
+        for piece in re.split(r"(?<=[.!?:])\s+|\n+", literal):
+            sentence = piece.strip().rstrip(".!?:").strip()
+            if len(sentence.split()) >= _MIN_SENTENCE_WORDS:
+                sentences.append(sentence)
+    return tuple(dict.fromkeys(sentences))
+
+
+def is_echo(
+    candidate: str, meta_prompt: str, *, scaffolding: Sequence[str] = (), tag: str = "prompt"
+) -> bool:
+    """True when ``candidate`` just repeats the meta-prompt or its scaffolding.
+
+    The rule, on texts normalized by casefolding and collapsing whitespace (an empty candidate is
+    never an echo; emptiness is rejected separately):
+
+    1. the candidate is at least :data:`ECHO_RATIO` similar to the whole meta-prompt
+       (``difflib.SequenceMatcher.ratio``), or
+    2. the candidate equals the content of a ``<tag>…</tag>`` pair inside the meta-prompt (the
+       model repeated the format line, e.g. "between <prompt> and </prompt>" yields "and"), or
+    3. the candidate contains, verbatim, a scaffolding clause of at least five words that occurs
+       in the meta-prompt, or is itself (five words or more) a verbatim piece of one. Scaffolding
+       sentences are the given ``scaffolding`` (operators pass their template's fixed sentences,
+       see :func:`template_sentences`) plus every meta-prompt sentence that mentions ``<tag>``
+       (only format directives do), each split into clauses at commas, semicolons and tag
+       markup. Texts embedded in the meta-prompt (a parent instruction, the task description)
+       are not scaffolding, so repeating them is allowed.
+    """
+    cand = _norm(candidate)
+    if not cand:
+        return False
+    meta = _norm(meta_prompt)
+    matcher = difflib.SequenceMatcher(None, cand, meta, autojunk=False)
+    if matcher.real_quick_ratio() >= ECHO_RATIO and matcher.quick_ratio() >= ECHO_RATIO:
+        if matcher.ratio() >= ECHO_RATIO:
+            return True
+    if any(_norm(span) == cand for span in _tagged_spans(meta_prompt, tag)):
+        return True
+    core = cand.strip(" .!?:,;")
+    opening, closing = _tag_patterns(tag)
+    mentions_tag = [
+        s
+        for s in re.split(r"(?<=[.!?])\s+|\n+", meta_prompt)
+        if opening.search(s) or closing.search(s)
+    ]
+    for sentence in (*scaffolding, *mentions_tag):
+        # Split at tag markup (an extracted answer never contains its own tags) and at clause
+        # breaks (an echo often stops mid-sentence).
+        for fragment in re.split(r"[,;]", _ANY_TAG.sub(";", sentence)):
+            key = _norm(fragment).strip(" .!?:,;")
+            if len(key.split()) < _MIN_SENTENCE_WORDS or key not in meta:
+                continue
+            if key in cand or (len(core.split()) >= _MIN_SENTENCE_WORDS and core in key):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class MetaResult:
+    """The text an operator will use, and how it was obtained.
+
+    ``ok`` is True when a generated text passed validation; otherwise the fallback was used
+    (``fell_back``). ``raw`` holds every raw output in attempt order ("" for a failed request) and
+    ``rejections`` why each rejected attempt was rejected, for the run journal.
+    """
+
+    text: str
+    ok: bool
+    attempts: int
+    fell_back: bool
+    raw: tuple[str, ...]
+    rejections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offspring:
+    """A new prompt and the meta-LLM result its instruction came from (for the journal)."""
+
+    prompt: Prompt
+    meta: MetaResult
+
+
+def _validate(
+    response: ChatResponse, meta_prompt: str, tag: str, scaffolding: Sequence[str]
+) -> tuple[str | None, str]:
+    """(accepted text, "") or (None, why it was rejected)."""
+    if not response.ok:
+        return None, f"request failed: {response.error}"
+    text = extract_tagged(response.text, tag)
+    if text is None:
+        return None, f"no non-empty <{tag}> answer"
+    if is_echo(text, meta_prompt, scaffolding=scaffolding, tag=tag):
+        return None, "echo of the meta-prompt"
+    return text, ""
+
+
+async def meta_generate(
+    meta: LLMClient,
+    meta_prompts: Sequence[str],
+    fallbacks: Sequence[str],
+    *,
+    sampling: Sampling,
+    tag: str = "prompt",
+    scaffolding: Sequence[str] = (),
+    sample_indices: Sequence[int] | None = None,
+) -> list[MetaResult]:
+    """One validated text per meta-prompt, in order.
+
+    All meta-prompts go out in one batch (each as a single user message). Outputs with no tag, an
+    empty tag, an echo of the meta-prompt (:func:`is_echo`, with ``scaffolding``) or an error are
+    retried once, together in a second batch, with ``sample_index + 1``: a different cache entry,
+    so the retry can differ from the first answer and is still replayable. Still invalid → the
+    fallback text (``fell_back=True``).
+
+    ``sample_indices`` (default all 0) set the first attempt's sample index; callers drawing
+    several samples of one meta-prompt should space them by 2 so retries never collide with
+    another sample.
+    """
+    if len(fallbacks) != len(meta_prompts):
+        raise ValueError(
+            f"meta_generate: {len(meta_prompts)} meta-prompts but {len(fallbacks)} fallbacks; "
+            "pass one fallback per meta-prompt"
+        )
+    indices = list(sample_indices) if sample_indices is not None else [0] * len(meta_prompts)
+    if len(indices) != len(meta_prompts):
+        raise ValueError(
+            f"meta_generate: {len(meta_prompts)} meta-prompts but {len(indices)} sample indices"
+        )
+    if not meta_prompts:
+        return []
+
+    def request(text: str, index: int) -> ChatRequest:
+        return sampling.request((Message("user", text),), sample_index=index)
+
+    first = await meta.complete([request(p, i) for p, i in zip(meta_prompts, indices)])
+    raws: list[list[str]] = [[r.text if r.ok else ""] for r in first]
+    why: list[list[str]] = [[] for _ in meta_prompts]
+    accepted: list[str | None] = []
+    for i, response in enumerate(first):
+        text, reason = _validate(response, meta_prompts[i], tag, scaffolding)
+        accepted.append(text)
+        if text is None:
+            why[i].append(reason)
+
+    retry = [i for i, text in enumerate(accepted) if text is None]
+    if retry:
+        second = await meta.complete([request(meta_prompts[i], indices[i] + 1) for i in retry])
+        for i, response in zip(retry, second):
+            raws[i].append(response.text if response.ok else "")
+            text, reason = _validate(response, meta_prompts[i], tag, scaffolding)
+            accepted[i] = text
+            if text is None:
+                why[i].append(reason)
+
+    results: list[MetaResult] = []
+    for i, text in enumerate(accepted):
+        ok = text is not None
+        results.append(
+            MetaResult(
+                text=text if text is not None else fallbacks[i],
+                ok=ok,
+                attempts=len(raws[i]),
+                fell_back=not ok,
+                raw=tuple(raws[i]),
+                rejections=tuple(why[i]),
+            )
+        )
+    return results

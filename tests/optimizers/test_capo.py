@@ -1,0 +1,115 @@
+"""CAPO end to end on the loopback server with a scripted world (see scripted.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from promptopt.budget import Budget, NoImprovement, TokenLimit
+from promptopt.llm.cache import ResponseCache
+from promptopt.llm.records import Sampling
+from promptopt.optimization import aoptimize
+from promptopt.optimizers.capo import CAPOConfig
+from promptopt.testing import policies
+
+import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest)
+
+CONFIG = CAPOConfig(
+    population=4, offspring=4, block_size=30, max_blocks=10, dev_size=300, max_shots=2,
+    sampling=Sampling(max_tokens=32), meta_sampling=Sampling(temperature=0.7, max_tokens=64),
+)
+
+
+async def run_capo(server, tmp_path, *, name="run", budget=None, seed=7, config=CONFIG, cache=None,
+                   keep_run_dir=True, **options):
+    return await aoptimize(
+        scripted.make_task(), model=f"openai:test-model@{server.base_url}",
+        budget=budget or Budget.from_options(generations=3), seed=seed, config=config,
+        initial_prompts=scripted.INITIAL, run_dir=tmp_path / name if keep_run_dir else None,
+        cache=cache or ResponseCache(tmp_path / f"{name}.sqlite3"), **options,
+    )
+
+
+@pytest.mark.asyncio
+async def test_capo_recombines_features_and_racing_saves_evaluations(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    result = await run_capo(server, tmp_path)
+    assert scripted.has_both_features(result.best.instruction), result.best.instruction
+    assert result.best_score.value > 0.95
+    used, full = result.block_evaluations, result.full_block_evaluations
+    print(f"racing used {used} of {full} block evaluations ({100 * (1 - used / full):.0f}% saved)")
+    assert used <= 0.7 * full
+    assert result.generations == 3 and "generation" in result.stop_reason
+
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best"]["candidate"] == result.best_id
+    assert (run / "artifacts" / "best.json").is_file()
+    assert (run / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((run / "artifacts" / "front").glob("*.json"))) == len(result.front) >= 1
+    events = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"candidate", "evaluation", "elimination", "survivors", "generation", "stop"} <= kinds
+    children = [e for e in events if e["event"] == "candidate" and e["operator"] != "init"]
+    assert children and all(len(e["parents"]) == 2 for e in children)
+    # the front is non-dominated: no point is better in both score and length than another
+    for a in result.front:
+        assert not any(b.score >= a.score and b.tokens < a.tokens for b in result.front)
+
+
+@pytest.mark.asyncio
+async def test_same_seed_same_result(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    first = await run_capo(server, tmp_path, name="a")
+    second = await run_capo(server, tmp_path, name="b")  # its own cache: every call is made again
+    assert first.population == second.population
+    assert first.best.instruction == second.best.instruction
+
+
+@dataclass
+class Recorder:
+    """A stop condition that never fires and remembers the spend at every check."""
+
+    totals: list[int] = field(default_factory=list)
+    type = "recorder"
+
+    def reason(self, state):
+        self.totals.append(sum(u.total_tokens for u in state.usage.values()))
+        return None
+
+    def describe(self):
+        return "records spend"
+
+
+@pytest.mark.asyncio
+async def test_token_budget_overshoots_by_at_most_one_batch(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    limit = 40_000
+    recorder = Recorder()
+    # a test-only condition has no JSON form for config.json, so this run keeps no run directory
+    result = await run_capo(server, tmp_path, budget=Budget([recorder, TokenLimit(limit)]), keep_run_dir=False)
+    spent = sum(u.total_tokens for u in result.spend.values())
+    assert "token budget" in result.stop_reason
+    assert spent >= limit
+    # the check that stopped the run saw the final spend: nothing was sent after it
+    assert recorder.totals[-1] == spent
+    before_last_batch = max(t for t in recorder.totals if t < limit)
+    print(f"budget {limit}, spent {spent}, last batch {spent - before_last_batch} tokens")
+    assert spent - limit < spent - before_last_batch  # overshoot smaller than the one last batch
+
+
+@pytest.mark.asyncio
+async def test_collapsed_population_stops_on_no_improvement(server_factory, tmp_path):
+    # the meta-model always proposes the same instruction: after the first child every offspring
+    # is a duplicate, so nothing new is ever raced
+    constant = policies.scripted([(r"^(?!.*Input:)", "<prompt>Label the review.</prompt>")], default=scripted.policy)
+    server = server_factory(policy=constant)
+    result = await run_capo(
+        server, tmp_path, budget=Budget([NoImprovement(2)]),
+        config=CAPOConfig(population=4, offspring=2, block_size=30, max_blocks=3, dev_size=90, max_shots=0,
+                          sampling=Sampling(max_tokens=32), meta_sampling=Sampling(max_tokens=64)),
+    )
+    assert "no improvement" in result.stop_reason
+    assert result.generations <= 4

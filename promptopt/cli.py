@@ -369,9 +369,9 @@ def compare_command(
     prompt_b: Path = typer.Argument(..., help="Second prompt."),
     task: str = typer.Option(..., "--task", "-t", help=TASK_HELP),
     split: str = typer.Option("test", "--split", help="dev or test."),
-    model: str = typer.Option("local", "--model", "-m", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: A's artifact model, else 'local'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
-    renderer: str = typer.Option("paper", "--renderer", help="paper or chat."),
+    renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (default: A's artifact renderer, else paper)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     input_field: Optional[list[str]] = typer.Option(None, "--input-field"),
@@ -384,10 +384,13 @@ def compare_command(
 
     from promptopt.evaluation import compare
 
-    (first, _), (second, _) = _load_candidate(prompt_a), _load_candidate(prompt_b)
+    (first, artifact), (second, _) = _load_candidate(prompt_a), _load_candidate(prompt_b)
     settings = _EvalSettings(_resolve_task(task, data_dir, input_field, target_field), split, limit)
-    sampling = _sampling(None, max_tokens, None)
-    (a, b), _ = _run_evaluation([first, second], settings, model, sampling, renderer, no_cache, as_json)
+    # both prompts run with the same settings: A's artifact's (model, renderer, sampling) if any
+    model = model or (artifact.model.spec if artifact is not None and artifact.model else "local")
+    render = renderer or (artifact.renderer if artifact is not None else "paper")
+    sampling = _sampling(artifact, max_tokens, None)
+    (a, b), _ = _run_evaluation([first, second], settings, model, sampling, render, no_cache, as_json)
     result = compare(a, b)
     if as_json:
         _emit_json({"task": settings.task.name, "split": split, "model": model, "a": _result_dict(a), "b": _result_dict(b), **asdict(result)})

@@ -71,9 +71,9 @@ async def aoptimize(
             "initial_prompts": list(initial_prompts),
             "budget": plan.to_dict(),
         }
-        if resume:
+        if resume and directory.config_path.exists():
             directory.check_resume(settings, resumable=RESUMABLE_KEYS)
-        else:
+        else:  # a fresh run (``resume`` on an empty directory simply starts one)
             directory.ensure_fresh()
         directory.write_config(settings)
     downstream = connect(model, role="downstream", cache=shared_cache, seed=seed)

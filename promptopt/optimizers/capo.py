@@ -107,6 +107,7 @@ class OptimizationResult:
 
     best_id: str
     best: Prompt
+    best_initial_id: str
     best_score: Estimate
     best_tokens: int
     population: tuple[str, ...]
@@ -402,6 +403,8 @@ class CAPO:
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> OptimizationResult:
+        """Initialize, run generations until a stop condition fires, then finish: final ranking
+        on equal evidence, artifacts, summary and plot."""
         self.downstream.set_guard(self.guard)
         stop_reason = "finished"
         try:
@@ -415,6 +418,7 @@ class CAPO:
                 self.book.record(cid, 0, scores)
             order = {cid: i for i, cid in enumerate(self.population)}
             self.population.sort(key=lambda c: (-self._score(c), self._penalty(c), order[c]))
+            self.best_initial = self.population[0]
             best_score = self._score(self.population[0])
             self.history.append((0, best_score, self._mean_population_score()))
             while True:
@@ -445,13 +449,43 @@ class CAPO:
                 self._note_spend()
         except BudgetExhausted as exc:
             stop_reason = exc.reason
+        if not self.population or not self.book.blocks_of(self.population[0]):
+            self.downstream.set_guard(None)
+            raise BudgetExhausted(
+                f"the run stopped before the initial population was scored ({stop_reason}): "
+                "raise the budget"
+            )
+        self._record("stop", generation=self.generation, reason=stop_reason)
+        try:
+            await self._complete_evidence()
+        except BudgetExhausted as exc:
+            self._record("evidence_incomplete", reason=exc.reason)
         finally:
             self.downstream.set_guard(None)
-        if not self.population:
-            raise RuntimeError("the run stopped before an initial population existed: raise the budget")
-        self._record("stop", generation=self.generation, reason=stop_reason)
         self._note_spend()
         return self._finish(stop_reason)
+
+    async def _complete_evidence(self) -> None:
+        """Score the final population on every raced block, then rank it on that equal evidence
+        (spec §7: the best by dev score with equal evidence; the front needs full evidence).
+
+        Resource limits still apply; generation-based stops do not, since the search is over.
+        """
+        self.guard.generation = 0
+        self.guard.generations_without_improvement = 0
+        for block in range(self.max_blocks):
+            missing = [c for c in self.population if not self.book.has(c, block)]
+            if missing:
+                for cid, scores in (await self._evaluate_block(missing, block)).items():
+                    self.book.record(cid, block, scores)
+        full = list(range(self.max_blocks))
+        order = {cid: i for i, cid in enumerate(self.population)}
+        self.population.sort(key=lambda c: (-self.book.mean(c, full), self._penalty(c), order[c]))
+        self._record(
+            "final_ranking",
+            candidates=list(self.population),
+            scores={c: round(self.book.mean(c, full), 6) for c in self.population},
+        )
 
     def _mean_population_score(self) -> float:
         scores = [self._score(c) for c in self.population if self.book.blocks_of(c)]
@@ -508,12 +542,15 @@ class CAPO:
         artifacts: dict[str, str] = {}
         if self.run_dir is not None:
             artifacts["best"] = str(self.run_dir.write_artifact("best", self.artifact(best)))
+            # the baseline to compare against: the best initial prompt on the first dev block
+            artifacts["initial"] = str(self.run_dir.write_artifact("initial", self.artifact(self.best_initial)))
             for rank, point in enumerate(front, start=1):
                 path = self.run_dir.write_artifact(f"front/{rank:02d}", self.artifact(point.candidate_id))
                 artifacts[f"front/{rank:02d}"] = str(path)
         result = OptimizationResult(
             best_id=best,
             best=self.candidates[best].prompt,
+            best_initial_id=self.best_initial,
             best_score=self._estimate(best),
             best_tokens=self.candidates[best].tokens,
             population=tuple(self.population),
@@ -552,6 +589,7 @@ def summary_of(result: OptimizationResult) -> dict[str, Any]:
             "dev_n": est.n,
             "tokens": result.best_tokens,
         },
+        "best_initial": result.best_initial_id,
         "population": list(result.population),
         "front": [asdict(p) for p in result.front],
         "generations": result.generations,

@@ -11,7 +11,6 @@ a candidate that at least ``keep`` others beat with a paired test can no longer 
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Awaitable, Callable, Mapping, Sequence, Union
 
@@ -176,9 +175,10 @@ async def race(
         common = sorted({b for cid in alive for b in book.blocks_of(cid) if b < limit})
         gaps = [(b, [cid for cid in alive if not book.has(cid, b)]) for b in common]
         gaps = [(b, todo) for b, todo in gaps if todo]
-        answers = await asyncio.gather(*(_fetch(evaluate, todo, b, len(blocks[b])) for b, todo in gaps))
-        for (b, todo), answer in zip(gaps, answers):
-            _record(book, answer, todo, b)
+        # One block at a time, like the race itself: a budget check runs before each batch, so
+        # concurrent batches here could overshoot a budget by more than one batch.
+        for b, todo in gaps:
+            _record(book, await _fetch(evaluate, todo, b, len(blocks[b])), todo, b)
             evaluations += len(todo)
         evidence = {cid: common for cid in alive}
     else:

@@ -74,15 +74,9 @@ class ChatRequest:
         return [m.to_dict() for m in self.messages]
 
     def sampling(self) -> dict[str, Any]:
-        """The sampling parameters, as a plain dict (also part of the cache key)."""
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "stop": list(self.stop),
-            "seed": self.seed,
-            "sample_index": self.sample_index,
-        }
+        """The sampling parameters and sample index, as a plain dict (part of the cache key)."""
+        params = Sampling(self.temperature, self.top_p, self.max_tokens, self.stop, self.seed)
+        return {**params.to_dict(), "sample_index": self.sample_index}
 
     def effective_seed(self) -> int | None:
         """The seed a backend should send: distinct per sample index so samples differ."""

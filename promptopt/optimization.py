@@ -24,9 +24,11 @@ RESUMABLE_KEYS = ("budget",)
 
 
 def _budget(budget: Budget | int | None) -> Budget:
+    """A Budget as given; a token count (or None) also stops after 5 generations without a
+    better best, so a run that has converged, or whose population collapsed, ends by itself."""
     if isinstance(budget, Budget):
         return budget
-    return Budget.from_options(tokens=budget)
+    return Budget.from_options(tokens=budget, no_improvement=5)
 
 
 async def aoptimize(

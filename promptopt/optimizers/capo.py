@@ -48,7 +48,8 @@ class CAPOConfig:
     #: Score all survivors on the same blocks before ranking (the reference does not).
     equal_evidence: bool = True
     renderer: str = "paper"
-    #: Reproduce the reference implementation's behaviour, including its few-shot "add" bug.
+    #: Reproduce the reference implementation's behaviour: its few-shot "add" bug, and ranking
+    #: survivors on unequal evidence (``equal_evidence`` is then ignored).
     paper_compat: bool = False
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.1, top_p=0.9, max_tokens=256))
     meta_sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.7, top_p=0.95, max_tokens=512))
@@ -379,7 +380,7 @@ class CAPO:
             max_blocks=self.max_blocks,
             test=cfg.racing_test,
             zero_variance=cfg.zero_variance,
-            equal_evidence=cfg.equal_evidence,
+            equal_evidence=cfg.equal_evidence and not cfg.paper_compat,
         )
         for gone in result.eliminated:
             self._record(

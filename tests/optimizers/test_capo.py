@@ -113,3 +113,18 @@ async def test_collapsed_population_stops_on_no_improvement(server_factory, tmp_
     )
     assert "no improvement" in result.stop_reason
     assert result.generations <= 4
+
+
+@pytest.mark.asyncio
+async def test_paper_compat_never_adds_a_shot(server_factory, tmp_path):
+    from dataclasses import replace
+
+    server = server_factory(policy=scripted.policy)
+    await run_capo(server, tmp_path, config=replace(CONFIG, paper_compat=True))
+    events = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    shots = {e["candidate"]: len(e["prompt"]["examples"]) for e in events if e["event"] == "candidate"}
+    children = [e for e in events if e["event"] == "candidate" and e["operator"] != "init"]
+    assert children
+    for child in children:
+        # crossover keeps half of the parents' examples; the reference's "add" never takes effect
+        assert shots[child["candidate"]] <= (shots[child["parents"][0]] + shots[child["parents"][1]]) // 2

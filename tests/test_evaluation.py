@@ -13,7 +13,7 @@ from promptopt.tasks.metrics import Accuracy
 from promptopt.tasks.parsers import LabelParser
 from promptopt.tasks.records import Example, SourceInfo
 from promptopt.tasks.task import Task
-from promptopt.testing import FaultPlan, policies
+from promptopt.testing import FaultPlan
 
 LABELS = ("negative", "positive")
 

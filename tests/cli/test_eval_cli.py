@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.testing import ServerConfig, policies
+from promptopt.testing import policies
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

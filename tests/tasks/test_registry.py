@@ -22,7 +22,6 @@ from promptopt.tasks.registry import (
     DATA_DIR_ENV,
     list_tasks,
     load_task,
-    load_task_from_directory,
     load_task_from_file,
     split_examples,
 )

@@ -406,7 +406,7 @@ class CAPO:
     async def run(self) -> OptimizationResult:
         """Initialize, run generations until a stop condition fires, then finish: final ranking
         on equal evidence, artifacts, summary and plot."""
-        self.downstream.set_guard(self.guard)
+        self._guard_clients(self.guard)
         stop_reason = "finished"
         try:
             self._prepare_data()
@@ -451,7 +451,7 @@ class CAPO:
         except BudgetExhausted as exc:
             stop_reason = exc.reason
         if not self.population or not self.book.blocks_of(self.population[0]):
-            self.downstream.set_guard(None)
+            self._guard_clients(None)
             raise BudgetExhausted(
                 f"the run stopped before the initial population was scored ({stop_reason}): "
                 "raise the budget"
@@ -462,9 +462,14 @@ class CAPO:
         except BudgetExhausted as exc:
             self._record("evidence_incomplete", reason=exc.reason)
         finally:
-            self.downstream.set_guard(None)
+            self._guard_clients(None)
         self._note_spend()
         return self._finish(stop_reason)
+
+    def _guard_clients(self, guard: BudgetGuard | None) -> None:
+        """Budget checks before every batch, on both endpoints (they may be different servers)."""
+        self.downstream.set_guard(guard)
+        self.meta.set_guard(guard)
 
     async def _complete_evidence(self) -> None:
         """Score the final population on every raced block, then rank it on that equal evidence

@@ -128,3 +128,19 @@ async def test_paper_compat_never_adds_a_shot(server_factory, tmp_path):
     for child in children:
         # crossover keeps half of the parents' examples; the reference's "add" never takes effect
         assert shots[child["candidate"]] <= (shots[child["parents"][0]] + shots[child["parents"][1]]) // 2
+
+
+@pytest.mark.asyncio
+async def test_meta_model_on_another_endpoint_is_charged_and_guarded(server_factory, tmp_path):
+    downstream_server, meta_server = server_factory(policy=scripted.policy), server_factory(policy=scripted.policy)
+    recorder = Recorder()
+    result = await aoptimize(
+        scripted.make_task(), model=f"openai:test-model@{downstream_server.base_url}",
+        meta_model=f"openai:meta-model@{meta_server.base_url}",
+        budget=Budget([recorder, TokenLimit(25_000)]), seed=3, config=CONFIG,
+        initial_prompts=scripted.INITIAL[:1], cache=ResponseCache(tmp_path / "c.sqlite3"),
+    )
+    assert meta_server.stats().requests_total > 0
+    assert result.spend["meta"].requests == meta_server.stats().requests_total
+    spent = sum(u.total_tokens for u in result.spend.values())
+    assert recorder.totals[-1] == spent  # the stopping check saw every role's spend, meta included

@@ -9,7 +9,7 @@ the machine-readable line:
     initial=X optimized=Y prompt_tokens=Z tokens=T
 
 Run: python bench/capo_sst2.py [--data-dir ../shared/data] [--seeds 42 43 44] [--budget 60000]
-     [--test-limit 100]   (minutes per seed on 2 cores; the response cache makes reruns cheap)
+     [--test-limit 100] [--renderer chat|paper]   (minutes per seed on 2 cores; the response cache makes reruns cheap)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ async def one_seed(seed: int, args: argparse.Namespace, workdir: Path) -> dict:
     task = load_task("sst2", data_dir=args.data_dir)
     sampling = Sampling(temperature=0.1, top_p=0.9, max_tokens=args.max_tokens)
     config = CAPOConfig(population=4, offspring=2, block_size=10, max_blocks=4, dev_size=80, max_shots=2,
-                        sampling=sampling)
+                        sampling=sampling, renderer=args.renderer)
     result = await aoptimize(task, model="local", budget=Budget.from_options(tokens=args.budget), seed=seed,
                              config=config, initial_prompts=INITIAL, run_dir=workdir / f"seed{seed}")
     best_initial = result.best_initial_id  # best of the initial population on the first dev block
@@ -48,7 +48,8 @@ async def one_seed(seed: int, args: argparse.Namespace, workdir: Path) -> dict:
     test = task.test[: args.test_limit]
     try:
         initial_eval, optimized_eval = await evaluate(
-            [result.candidates[best_initial].prompt, result.best], test, task, client, sampling=sampling
+            [result.candidates[best_initial].prompt, result.best], test, task, client, sampling=sampling,
+            renderer=args.renderer,
         )
     finally:
         await client.aclose()
@@ -76,6 +77,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=60_000, help="tokens per seed, all roles")
     parser.add_argument("--test-limit", type=int, default=100, help="test examples scored per prompt")
     parser.add_argument("--max-tokens", type=int, default=48, help="downstream completion cap")
+    parser.add_argument("--renderer", default="chat", choices=("paper", "chat"),
+                        help="prompt format; SmolLM2-135M follows few-shot turns (chat) far better than "
+                             "the paper's single-message format")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -457,6 +457,7 @@ def optimize_command(
     dev_size: Optional[int] = typer.Option(None, "--dev-size", min=1, help="Dev examples scored during the search (default 300)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Downstream completion cap (default 256)."),
     paper_compat: bool = typer.Option(False, "--paper-compat", help="Reproduce the reference implementation, bugs included."),
+    renderer: Optional[str] = typer.Option(None, "--renderer", help="paper (default: the CAPO paper's format) or chat (examples as turns; small chat models follow it better)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     input_field: Optional[list[str]] = typer.Option(None, "--input-field", help="Input field(s) of a data file."),
     target_field: Optional[str] = typer.Option(None, "--target-field", help="Target field of a data file."),
@@ -475,6 +476,7 @@ def optimize_command(
     config = with_overrides(
         CAPOConfig(), population=population, offspring=offspring, block_size=block_size,
         max_blocks=max_blocks, max_shots=max_shots, dev_size=dev_size, paper_compat=paper_compat or None,
+        renderer=renderer,
     )
     if max_tokens is not None:
         config = replace(config, sampling=replace(config.sampling, max_tokens=max_tokens))

@@ -66,6 +66,9 @@ class CAPOConfig:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.max_shots < 0 or self.length_penalty < 0:
             raise ValueError("max_shots and length_penalty must be >= 0")
+        from promptopt.prompt import renderer_for
+
+        renderer_for(self.renderer)  # raises ValueError naming the valid renderers
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

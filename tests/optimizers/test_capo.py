@@ -144,3 +144,11 @@ async def test_meta_model_on_another_endpoint_is_charged_and_guarded(server_fact
     assert result.spend["meta"].requests == meta_server.stats().requests_total
     spent = sum(u.total_tokens for u in result.spend.values())
     assert recorder.totals[-1] == spent  # the stopping check saw every role's spend, meta included
+
+
+def test_config_validation_and_json_round_trip():
+    with pytest.raises(ValueError, match="unknown renderer 'xml'"):
+        CAPOConfig(renderer="xml")
+    with pytest.raises(ValueError, match="population"):
+        CAPOConfig(population=1)
+    assert CAPOConfig.from_dict(CONFIG.to_dict()) == CONFIG

@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(help="Inspect or clear the response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+plan_app = typer.Typer(help="Cooperative planning: text environments, scripted and LLM teams.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
 
 MODEL_HELP = (
     "Model spec: 'local' (embedded SmolLM2), 'local:PATH.gguf', 'openai:MODEL', "
@@ -505,6 +507,30 @@ def optimize_command(
     for role, usage in summary["spend"].items():
         typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls, {usage['cache_hits']} cache hits")
     typer.echo(f"run directory: {directory}" + (f" | artifact: {out}" if out else ""))
+
+
+@plan_app.command("bench")
+def plan_bench(
+    suite: str = typer.Option("test24", "--suite", help="test24, household10 or dev100."),
+    agents: str = typer.Option("greedy,greedy-pair,claims,oracle", "--agents",
+                               help="Comma-separated teams: random, greedy, greedy-pair, claims, oracle."),
+    comm: str = typer.Option("free", "--comm", help="Communication cost policy: free, tdw or meeting."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+) -> None:
+    """Run scripted teams on a frozen suite and print transport rates, anytime rates and diagnostics."""
+    from promptopt.planners.environments import bench
+
+    names = [name.strip() for name in agents.split(",") if name.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one team", param_hint="--agents")
+    try:
+        result = bench(suite, names, comm=comm)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\""), param_hint="--suite/--agents/--comm") from None
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        typer.echo(result.table())
 
 
 def main() -> None:

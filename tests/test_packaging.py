@@ -43,6 +43,8 @@ def test_wheel_has_no_top_level_siblings(wheel):
     assert "promptopt/py.typed" in names
     assert "promptopt/llm/client.py" in names
     assert "promptopt/testing/server.py" in names
+    manifests = {n.rsplit("/", 1)[-1] for n in names if n.startswith("promptopt/planners/environments/manifests/")}
+    assert {"test24.json", "household10.json", "dev100.json"} <= manifests
 
 
 def test_fresh_venv_imports_the_subpackages(wheel, tmp_path):

@@ -4,21 +4,68 @@ frozen suites, metrics and a bench function.
 Import as ``promptopt.planners.environments``.
 """
 
-from .agents import TEAMS, Agent, ClaimsAgent, GreedyAgent, OracleTeam, RandomAgent, make_team
+from .agents import (
+    TEAMS,
+    Agent,
+    ClaimsAgent,
+    GreedyAgent,
+    OracleTeam,
+    RandomAgent,
+    make_team,
+)
 from .bench import BENCH_AGENTS, AgentSummary, BenchResult, bench
-from .household import HouseholdConfig, HouseholdEnv, HouseholdGreedy, HouseholdView
 from .house import House, make_house
-from .metrics import anytime_area, anytime_rates, diagnostics, efficiency_improvement, paired_comparison
+from .household import HouseholdConfig, HouseholdEnv, HouseholdGreedy, HouseholdView
+from .metrics import (
+    anytime_area,
+    anytime_rates,
+    diagnostics,
+    efficiency_improvement,
+    paired_comparison,
+)
 from .protocol import Environment, Event, Observation, StepResult, View, event_log_hash
 from .runner import EpisodeResult, run_episode, team_config
 from .suites import SUITES, EpisodeSpec, Suite, generate_suite, load_suite
 from .transport import TransportConfig, TransportEnv, TransportView
 
 __all__ = [
-    "Agent", "AgentSummary", "BENCH_AGENTS", "BenchResult", "ClaimsAgent", "Environment", "EpisodeResult",
-    "EpisodeSpec", "Event", "GreedyAgent", "House", "HouseholdConfig", "HouseholdEnv", "HouseholdGreedy",
-    "HouseholdView", "Observation", "OracleTeam", "RandomAgent", "SUITES", "StepResult", "Suite", "TEAMS",
-    "TransportConfig", "TransportEnv", "TransportView", "View", "anytime_area", "anytime_rates", "bench",
-    "diagnostics", "efficiency_improvement", "event_log_hash", "generate_suite", "load_suite", "make_house",
-    "make_team", "paired_comparison", "run_episode", "team_config",
+    "BENCH_AGENTS",
+    "SUITES",
+    "TEAMS",
+    "Agent",
+    "AgentSummary",
+    "BenchResult",
+    "ClaimsAgent",
+    "Environment",
+    "EpisodeResult",
+    "EpisodeSpec",
+    "Event",
+    "GreedyAgent",
+    "House",
+    "HouseholdConfig",
+    "HouseholdEnv",
+    "HouseholdGreedy",
+    "HouseholdView",
+    "Observation",
+    "OracleTeam",
+    "RandomAgent",
+    "StepResult",
+    "Suite",
+    "TransportConfig",
+    "TransportEnv",
+    "TransportView",
+    "View",
+    "anytime_area",
+    "anytime_rates",
+    "bench",
+    "diagnostics",
+    "efficiency_improvement",
+    "event_log_hash",
+    "generate_suite",
+    "load_suite",
+    "make_house",
+    "make_team",
+    "paired_comparison",
+    "run_episode",
+    "team_config",
 ]

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from . import tuning
 from .protocol import Observation
-from .transport import BED_ROOM, CONTAINER_CAPACITY, ObjectView, TransportEnv, TransportView
+from .transport import (
+    BED_ROOM,
+    CONTAINER_CAPACITY,
+    ObjectView,
+    TransportEnv,
+    TransportView,
+)
 
 __all__ = [
-    "Agent", "ClaimsAgent", "GreedyAgent", "OracleTeam", "RandomAgent", "TEAMS", "make_team",
+    "TEAMS",
+    "Agent",
+    "ClaimsAgent",
+    "GreedyAgent",
+    "OracleTeam",
+    "RandomAgent",
+    "make_team",
 ]
 
 #: Deliver when the time left is within this many ticks of the walk to the bed (besides the
@@ -146,16 +159,25 @@ class ClaimsAgent(GreedyAgent):
 
     def act(self, observation: Observation) -> str:
         v: TransportView = observation.view
-        if self._pending and v.last_event is not None and v.last_event.action.startswith("send a message"):
+        e = v.last_event
+        if self._pending and e is not None and e.tick == v.tick and e.action.startswith("send a message"):
             action, self._pending = self._pending, None
             return action
         self._pending = None
+        report = None
         if v.room in v.explored and v.room not in self._reported:
             self._reported.add(v.room)
             found = [f"{o.label} in {o.room}" for o in v.available("target") + v.available("container")
                      if o.room == v.room and self.allowed(v, o)]
-            return f"send a message: I explored {v.room}" + (": found " + "; ".join(found) if found else "")
-        return super().act(observation)
+            report = f"I explored {v.room}" + (": found " + "; ".join(found) if found else "")
+        action = super().act(observation)
+        if report is None:
+            return action
+        prefix = "send a message: "
+        if action.startswith(prefix):  # one message per tick: the claim rides along with the report
+            return prefix + report + ". " + action[len(prefix):]
+        self._pending = action
+        return prefix + report
 
 
 class OracleTeam:

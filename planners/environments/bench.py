@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from promptopt.stats import Estimate, PairedBootstrapResult, mean_interval
 
-from .metrics import ANYTIME_TICKS, anytime_area, diagnostics, efficiency_improvement, paired_comparison
+from .metrics import (
+    ANYTIME_TICKS,
+    anytime_area,
+    diagnostics,
+    efficiency_improvement,
+    paired_comparison,
+)
 from .runner import EpisodeResult, run_episode
 from .suites import load_suite
 from .transport import COMM_POLICIES, TransportConfig
 
-__all__ = ["AgentSummary", "BenchResult", "bench", "BENCH_AGENTS"]
+__all__ = ["BENCH_AGENTS", "AgentSummary", "BenchResult", "bench"]
 
 BENCH_AGENTS = ("random", "greedy", "greedy-pair", "claims", "oracle")
 REFERENCE = "greedy"
@@ -129,7 +136,7 @@ def bench(suite: str, agents: Sequence[str], comm: str = "free", n_resamples: in
         res = runs[a]
         values = [metric(r) for r in res]
         est = mean_interval(values)
-        ref_mean = sum(ref) / len(ref)
+        ref_mean = mean_interval(ref).value
         summaries.append(AgentSummary(
             agent=a, metric="steps" if household else "transport_rate", estimate=est, per_episode=tuple(values),
             anytime=tuple(sum(r.rate_at(t) for r in res) / len(res) for t in ANYTIME_TICKS),

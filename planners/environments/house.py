@@ -8,7 +8,7 @@ from functools import cached_property
 
 from . import tuning
 
-__all__ = ["House", "ROOM_NAMES", "make_house"]
+__all__ = ["ROOM_NAMES", "House", "make_house"]
 
 #: Candidate room names; "Bedroom" (where the bed is) is always present.
 ROOM_NAMES = (
@@ -49,7 +49,7 @@ class House:
 
     def path(self, a: str, b: str) -> tuple[tuple[str, int], ...]:
         """Rooms entered on the way from ``a`` to ``b`` with the ticks of each door."""
-        dist, nxt = self._tables
+        nxt = self._tables[1]
         hops: list[tuple[str, int]] = []
         here = a
         while here != b:

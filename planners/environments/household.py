@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import tuning
 from .house import House, make_house
@@ -152,13 +153,13 @@ class _HAgent:
 
 
 _H_PATTERNS = (
-    ("goto", re.compile(r"go to (?:the )?(?P<room>[a-z]+)", re.I)),
-    ("explore", re.compile(r"explore current room (?:the )?(?P<room>[a-z]+)", re.I)),
-    ("grab", re.compile(r"go grab (?P<name>[a-z]+) ?\((?P<id>\d+)\)", re.I)),
-    ("open", re.compile(r"open (?P<name>[a-z]+) ?\((?P<id>\d+)\)", re.I)),
-    ("put", re.compile(r"put (?P<name>[a-z]+) ?\((?P<id>\d+)\) (?P<rel>on|in) (?P<rname>[a-z]+) ?\((?P<rid>\d+)\)", re.I)),
-    ("message", re.compile(r"send a message: ?(?P<text>.*)", re.I | re.S)),
-    ("wait", re.compile(r"wait", re.I)),
+    ("goto", re.compile(r"go to (?:the )?(?P<room>[a-z]+)", re.IGNORECASE)),
+    ("explore", re.compile(r"explore current room (?:the )?(?P<room>[a-z]+)", re.IGNORECASE)),
+    ("grab", re.compile(r"go grab (?P<name>[a-z]+) ?\((?P<id>\d+)\)", re.IGNORECASE)),
+    ("open", re.compile(r"open (?P<name>[a-z]+) ?\((?P<id>\d+)\)", re.IGNORECASE)),
+    ("put", re.compile(r"put (?P<name>[a-z]+) ?\((?P<id>\d+)\) (?P<rel>on|in) (?P<rname>[a-z]+) ?\((?P<rid>\d+)\)", re.IGNORECASE)),
+    ("message", re.compile(r"send a message: ?(?P<text>.*)", re.IGNORECASE | re.DOTALL)),
+    ("wait", re.compile(r"wait", re.IGNORECASE)),
 )
 
 

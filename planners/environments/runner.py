@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Union
+from typing import Any
 
 from .agents import TEAMS, Agent, make_team
-from .protocol import Environment, event_log_hash
 from .household import HouseholdConfig, HouseholdEnv, HouseholdGreedy
+from .protocol import Environment, event_log_hash
 from .transport import TransportConfig, TransportEnv
 
 __all__ = ["EpisodeResult", "run_episode", "team_config"]
@@ -53,10 +54,10 @@ def team_config(team: str, config: TransportConfig) -> TransportConfig:
 #: Household teams: name -> number of agents (all run :class:`HouseholdGreedy`).
 HOUSEHOLD_TEAMS = {"greedy": 1, "greedy-pair": 2}
 
-EnvSpec = Union[TransportConfig, HouseholdConfig, Callable[[], Environment], Environment]
+EnvSpec = TransportConfig | HouseholdConfig | Callable[[], Environment] | Environment
 
 
-def run_episode(env: EnvSpec, agents: Union[str, Mapping[str, Agent], Callable[[Environment], Mapping[str, Agent]]],
+def run_episode(env: EnvSpec, agents: str | Mapping[str, Agent] | Callable[[Environment], Mapping[str, Agent]],
                 seed: int, max_decisions: int = 100_000) -> EpisodeResult:
     """Run one episode. ``env`` is a config, a factory or an environment; ``agents`` a team name
     (scripted teams; the config is adapted by :func:`team_config`), a mapping agent -> Agent, or a
@@ -67,12 +68,12 @@ def run_episode(env: EnvSpec, agents: Union[str, Mapping[str, Agent], Callable[[
             if agents not in HOUSEHOLD_TEAMS:
                 raise ValueError(f"household teams are {', '.join(HOUSEHOLD_TEAMS)}, not {agents!r}")
             env = HouseholdEnv(dataclasses.replace(env, n_agents=HOUSEHOLD_TEAMS[agents]))
-            agents = lambda e: {a: HouseholdGreedy(seed) for a in e.agents}  # noqa: E731
+            agents = lambda e: {a: HouseholdGreedy(seed) for a in e.agents}
         else:
             env = HouseholdEnv(env)
     elif isinstance(env, TransportConfig):
         env = TransportEnv(team_config(agents, env) if isinstance(agents, str) else env)
-    elif callable(env) and not hasattr(env, "step"):
+    elif isinstance(env, type) or (callable(env) and not hasattr(env, "step")):
         env = env()
     if isinstance(agents, str):
         team = make_team(agents, env, seed)

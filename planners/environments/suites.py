@@ -1,4 +1,4 @@
-"""Frozen episode suites shipped as JSON manifests (``suites/*.json``).
+"""Frozen episode suites shipped as JSON manifests (``manifests/*.json``).
 
 A manifest lists episodes by seed and task parameters; every episode is a pure function of its
 entry, so a suite is a fixed benchmark. ``generate_suite`` is how the files were made (the tests
@@ -15,7 +15,7 @@ from typing import Any
 from .household import HouseholdConfig
 from .transport import TransportConfig
 
-__all__ = ["EpisodeSpec", "SUITES", "Suite", "generate_suite", "load_suite"]
+__all__ = ["SUITES", "EpisodeSpec", "Suite", "generate_suite", "load_suite"]
 
 SUITES = ("test24", "household10", "dev100")
 MANIFEST_VERSION = 1
@@ -77,7 +77,7 @@ def load_suite(name: str) -> Suite:
     """Load a shipped manifest by name."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; suites are {', '.join(SUITES)}")
-    text = resources.files(__package__).joinpath("suites", f"{name}.json").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("manifests", f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     if data.get("version") != MANIFEST_VERSION:
         raise ValueError(f"suite {name}: manifest version {data.get('version')} is not {MANIFEST_VERSION}")
@@ -91,7 +91,7 @@ def load_suite(name: str) -> Suite:
 def _write_all() -> None:  # python -m promptopt.planners.environments.suites
     import pathlib
 
-    folder = pathlib.Path(__file__).parent / "suites"
+    folder = pathlib.Path(__file__).parent / "manifests"
     for name in SUITES:
         (folder / f"{name}.json").write_text(json.dumps(generate_suite(name).to_dict(), indent=1) + "\n")
 

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import tuning
 from .house import House, make_house
 from .protocol import Event, Observation, StepResult, event_log_hash
 
 __all__ = [
-    "AGENT_NAMES", "CONTAINER_NAMES", "Message", "ObjectView", "PartnerView", "TARGET_NAMES",
-    "TransportConfig", "TransportEnv", "TransportView",
+    "AGENT_NAMES",
+    "CONTAINER_NAMES",
+    "TARGET_NAMES",
+    "Message",
+    "ObjectView",
+    "PartnerView",
+    "TransportConfig",
+    "TransportEnv",
+    "TransportView",
 ]
 
 AGENT_NAMES = ("Alice", "Bob", "Charlie", "David")
@@ -150,10 +158,10 @@ class TransportView:
 
     def text(self) -> str:
         lines = [
-            f"Goal: transport {self.n_targets} target objects to the bed. "
-            f"Tick {self.tick}/{self.horizon}; {len(self.delivered)}/{self.n_targets} delivered.",
-            f"I am {self.agent}, in the {self.room}. Left hand: {self._hand_text(self.hands[0])}; "
-            f"right hand: {self._hand_text(self.hands[1])}.",
+            (f"Goal: transport {self.n_targets} target objects to the bed. "
+             f"Tick {self.tick}/{self.horizon}; {len(self.delivered)}/{self.n_targets} delivered."),
+            (f"I am {self.agent}, in the {self.room}. Left hand: {self._hand_text(self.hands[0])}; "
+             f"right hand: {self._hand_text(self.hands[1])}."),
             "Rooms explored: " + (", ".join(sorted(self.explored)) or "none")
             + ". Not explored: " + (", ".join(r for r in self.house.rooms if r not in self.explored) or "none") + ".",
             f"The bed is in the {self.bed_room}." if self.bed_room else "I have not found the bed yet.",
@@ -233,16 +241,16 @@ class _Agent:
 
 
 _PATTERNS = (
-    ("goto", re.compile(r"go to (?:the )?(?P<room>[a-z]+)", re.I)),
-    ("explore", re.compile(r"explore current room (?:the )?(?P<room>[a-z]+)", re.I)),
-    ("grasp_target", re.compile(r"go grasp target object (?P<name>.+?) ?\((?P<id>\d+)\)", re.I)),
-    ("grasp_container", re.compile(r"go grasp container (?P<name>.+?) ?\((?P<id>\d+)\)", re.I)),
-    ("put", re.compile(r"put (?P<name>.+?) ?\((?P<id>\d+)\) into the container (?P<cname>.+?) ?\((?P<cid>\d+)\)", re.I)),
-    ("transport", re.compile(r"transport objects i['\u2019]?m holding to the bed", re.I)),
-    ("message", re.compile(r"send a message: ?(?P<text>.*)", re.I | re.S)),
-    ("wait", re.compile(r"wait", re.I)),
+    ("goto", re.compile(r"go to (?:the )?(?P<room>[a-z]+)", re.IGNORECASE)),
+    ("explore", re.compile(r"explore current room (?:the )?(?P<room>[a-z]+)", re.IGNORECASE)),
+    ("grasp_target", re.compile(r"go grasp target object (?P<name>.+?) ?\((?P<id>\d+)\)", re.IGNORECASE)),
+    ("grasp_container", re.compile(r"go grasp container (?P<name>.+?) ?\((?P<id>\d+)\)", re.IGNORECASE)),
+    ("put", re.compile(r"put (?P<name>.+?) ?\((?P<id>\d+)\) into the container (?P<cname>.+?) ?\((?P<cid>\d+)\)", re.IGNORECASE)),
+    ("transport", re.compile(r"transport objects i['\u2019]?m holding to the bed", re.IGNORECASE)),
+    ("message", re.compile(r"send a message: ?(?P<text>.*)", re.IGNORECASE | re.DOTALL)),
+    ("wait", re.compile(r"wait", re.IGNORECASE)),
 )
-_MENTION = re.compile(r"([a-z][a-z ]*?) ?\((\d+)\)(?:,? (?:is |are )?(?:in|at) (?:the )?([A-Za-z]+))?", re.I)
+_MENTION = re.compile(r"([a-z][a-z ]*?) ?\((\d+)\)(?:,? (?:is |are )?(?:in|at) (?:the )?([A-Za-z]+))?", re.IGNORECASE)
 
 
 class _Invalid(Exception):

@@ -112,3 +112,19 @@ def test_generate_with_the_embedded_model(run_cli, home):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "the embedded model replied with nothing"
     assert "backend-counted" in result.stderr
+
+
+def test_plan_bench_json(run_cli, home):
+    result = run_cli("plan", "bench", "--suite", "test24", "--agents", "greedy,oracle", "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    greedy, oracle = data["agents"]["greedy"], data["agents"]["oracle"]
+    assert len(greedy["per_episode"]) == len(oracle["per_episode"]) == 24
+    assert greedy["metric"] == "transport_rate"
+    assert greedy["low"] <= greedy["mean"] <= greedy["high"]
+    assert greedy["mean"] == pytest.approx(sum(greedy["per_episode"]) / 24)
+    assert oracle["mean"] > greedy["mean"]
+    table = run_cli("plan", "bench", "--suite", "test24", "--agents", "greedy", env=home)
+    assert "greedy" in table.stdout and "transport_rate" in table.stdout
+    bad = run_cli("plan", "bench", "--agents", "wizard", env=home)
+    assert bad.returncode == 2 and "wizard" in bad.stderr

@@ -154,6 +154,7 @@ def test_unknown_task_and_missing_fields_are_usage_errors(run_cli, home, prompt_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # about 70 s alone on 2 cores; much more when the machine is busy
 def test_eval_with_the_embedded_model_on_200_sst2_examples(run_cli, home, prompt_file):
     args = ("eval", str(prompt_file), "--task", "sst2", "--data-dir", str(SHARED_DATA), "--split", "dev",
             "--limit", "200", "--model", "local", "--max-tokens", "12", "--json")

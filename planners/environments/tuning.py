@@ -6,7 +6,7 @@ two greedy agents without communication 0.60-0.70, the oracle team >= 0.95, and 
 containers in "rare" episodes costs >= 15 points (measured with the full-information team; for the
 single greedy agent it costs about 11 points, because finding objects, not carrying them, is its
 bottleneck). Change one, rerun that test. Values on dev100 at these settings: greedy 0.494,
-greedy pair 0.633, claims pair 0.703, oracle 0.978, rare container cost oracle 0.184 / greedy 0.108.
+greedy pair 0.633, claims pair 0.856, oracle 0.978, rare container cost oracle 0.184 / greedy 0.108.
 
 The two strongest levers: DROP_TICKS (a fixed cost per bed trip: how much containers are worth)
 and GRASP_FAIL_TICKS (the price of a stale belief: how much uncoordinated teammates lose).

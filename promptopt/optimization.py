@@ -75,6 +75,9 @@ async def aoptimize(
         }
         if resume and directory.config_path.exists():
             directory.check_resume(settings, resumable=RESUMABLE_KEYS)
+            if directory.read_config().get("budget") != settings["budget"]:
+                # a changed budget continues the search: re-derive from where it stopped
+                directory.truncate_before("stop")
         else:  # a fresh run (``resume`` on an empty directory simply starts one)
             directory.ensure_fresh()
         directory.write_config(settings)

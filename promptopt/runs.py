@@ -137,6 +137,11 @@ class JournalReplay:
     def done(self) -> bool:
         return self.position >= len(self.events)
 
+    @property
+    def next_event(self) -> Mapping[str, Any] | None:
+        """The next stored decision to re-derive (None when all are done)."""
+        return None if self.done else self.events[self.position]
+
     def expect(self, event: str, **fields: Any) -> bool:
         """True if the next stored event equals this one; False once past the stored events.
 
@@ -358,6 +363,21 @@ class RunDir:
         """True while stored decisions remain to be re-derived (a resumed run catching up)."""
         self._open_journal()
         return self._replay is not None and not self._replay.done
+
+    @property
+    def replay_next(self) -> Mapping[str, Any] | None:
+        """While replaying, the next stored decision (with its ``seq``); None otherwise."""
+        return self._replay.next_event if self.replaying and self._replay is not None else None
+
+    def truncate_before(self, event: str) -> bool:
+        """Drop the first ``event`` and everything after it (a resumed run with a raised budget
+        re-derives from there instead of stopping again). True if something was dropped."""
+        events = self.events()
+        for index, stored in enumerate(events):
+            if stored.get("event") == event:
+                self.truncate_to(index)
+                return True
+        return False
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         """The optimizer's one way to journal a decision.

@@ -131,18 +131,24 @@ class OptimizationResult:
         return 1.0 - self.block_evaluations / self.full_block_evaluations
 
 
+#: Journal events that record a budget stop at a batch that was never sent.
+_BUDGET_STOPS = ("stop", "evidence_incomplete")
+
+
 class _CarriedLedger:
     """The ledger a budget sees: this process's spend plus what earlier sessions of the same run
-    spent (responses replayed from the cache are free now but were paid for then)."""
+    had spent by the point the run has reached (answers replayed from the cache are free now but
+    were paid for then). ``offset`` gives that earlier spend."""
 
-    def __init__(self, ledger: Any, carried: Mapping[str, RoleUsage]) -> None:
+    def __init__(self, ledger: Any, offset: Callable[[], Mapping[str, RoleUsage]]) -> None:
         self.ledger = ledger
-        self.carried = dict(carried)
+        self.offset = offset
 
     def snapshot(self) -> dict[str, RoleUsage]:
         now = self.ledger.snapshot()
-        roles = set(now) | set(self.carried)
-        return {role: _add(self.carried.get(role, RoleUsage()), now.get(role, RoleUsage())) for role in roles}
+        carried = self.offset()
+        roles = set(now) | set(carried)
+        return {role: _add(carried.get(role, RoleUsage()), now.get(role, RoleUsage())) for role in roles}
 
 
 def _add(a: RoleUsage, b: RoleUsage) -> RoleUsage:
@@ -194,8 +200,8 @@ class CAPO:
         self.population: list[str] = []
         self.generation = 0
         self.history: list[tuple[int, float, float]] = []
-        carried = self._carried_spend()
-        self.spend_view = _CarriedLedger(downstream.ledger, carried)
+        self._stored_spend = self._stored_spend_notes()
+        self.spend_view = _CarriedLedger(downstream.ledger, self._carried_spend)
         self.guard = BudgetGuard(self.budget, self.spend_view, run_dir=run_dir.path if run_dir else None)
         self._started = time.monotonic()
 
@@ -204,18 +210,29 @@ class CAPO:
         if self.run_dir is not None:
             self.run_dir.record(event, **fields)
 
-    def _carried_spend(self) -> dict[str, RoleUsage]:
-        """Spend of earlier sessions of this run: the last 'spend' note in the journal."""
+    def _stored_spend_notes(self) -> list[tuple[int, dict[str, Any]]]:
+        """(seq, cumulative usage) of the spend notes earlier sessions of this run wrote."""
         if self.run_dir is None:
+            return []
+        return [
+            (int(e["seq"]), e["usage"])
+            for e in self.run_dir.events()
+            if e.get("event") == "spend" and e.get("note") is True
+        ]
+
+    def _carried_spend(self) -> dict[str, RoleUsage]:
+        """Earlier sessions' spend at the point this run has reached: while the journal is being
+        replayed, the last note before the next stored decision; afterwards, the last note."""
+        if not self._stored_spend or self.run_dir is None:
             return {}
-        last: Mapping[str, Any] | None = None
-        for event in self.run_dir.events():
-            if event.get("event") == "spend":
-                last = event.get("usage")
-        return {role: RoleUsage(**values) for role, values in (last or {}).items()}
+        upcoming = self.run_dir.replay_next
+        limit = None if upcoming is None else int(upcoming["seq"])
+        usable = [usage for seq, usage in self._stored_spend if limit is None or seq < limit]
+        return {role: RoleUsage(**values) for role, values in (usable[-1] if usable else {}).items()}
 
     def _note_spend(self) -> None:
-        if self.run_dir is not None:
+        # While replaying, the stored notes already say what was spent up to here.
+        if self.run_dir is not None and not self.run_dir.replaying:
             usage = {role: asdict(u) for role, u in self.spend_view.snapshot().items()}
             self.run_dir.note("spend", generation=self.generation, usage=usage)
 
@@ -459,6 +476,9 @@ class CAPO:
                 f"the run stopped before the initial population was scored ({stop_reason}): "
                 "raise the budget"
             )
+        # The spend up to the stop is noted before it: a resumed run with a raised budget drops
+        # the stop and everything after it, and must still carry this session's whole spend.
+        self._note_spend()
         self._record("stop", generation=self.generation, reason=stop_reason)
         try:
             await self._complete_evidence()
@@ -471,8 +491,21 @@ class CAPO:
 
     def _guard_clients(self, guard: BudgetGuard | None) -> None:
         """Budget checks before every batch, on both endpoints (they may be different servers)."""
-        self.downstream.set_guard(guard)
-        self.meta.set_guard(guard)
+        check = None if guard is None else self._check_batch
+        self.downstream.set_guard(check)
+        self.meta.set_guard(check)
+
+    def _check_batch(self, role: str, n_requests: int) -> None:
+        """The budget check before a batch is sent; replay-aware.
+
+        A budget stop happens at the first batch that would be sent once the limit is reached;
+        that batch was never answered, so a replay reaches it as its first uncached batch: if the
+        journal stopped the run there, stop again with the stored reason.
+        """
+        upcoming = self.run_dir.replay_next if self.run_dir is not None else None
+        if upcoming is not None and upcoming.get("event") in _BUDGET_STOPS:
+            raise BudgetExhausted(str(upcoming.get("reason")))
+        self.guard(role, n_requests)
 
     async def _complete_evidence(self) -> None:
         """Score the final population on every raced block, then rank it on that equal evidence

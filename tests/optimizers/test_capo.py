@@ -152,3 +152,37 @@ def test_config_validation_and_json_round_trip():
     with pytest.raises(ValueError, match="population"):
         CAPOConfig(population=1)
     assert CAPOConfig.from_dict(CONFIG.to_dict()) == CONFIG
+
+
+@pytest.mark.asyncio
+async def test_resuming_a_finished_token_budget_run_replays_it(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    cache = ResponseCache(tmp_path / "c.sqlite3")
+    budget = Budget.from_options(tokens=30_000)
+    first = await run_capo(server, tmp_path, budget=budget, cache=cache)
+    assert "token budget" in first.stop_reason
+    sent = server.stats().requests_total
+    again = await run_capo(server, tmp_path, budget=budget, cache=cache, resume=True)
+    # the stored spend is carried at each point of the replay: the run stops where it stopped
+    assert again.population == first.population and again.stop_reason == first.stop_reason
+    assert server.stats().requests_total == sent  # everything came from the cache
+    events = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    assert sum(1 for e in events if e["event"] == "stop") == 1
+
+
+@pytest.mark.asyncio
+async def test_resuming_with_a_raised_budget_continues_the_search(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    cache = ResponseCache(tmp_path / "c.sqlite3")
+    small = await run_capo(server, tmp_path, budget=Budget.from_options(tokens=20_000), cache=cache)
+    sent = server.stats().requests_total
+    larger = await run_capo(server, tmp_path, budget=Budget.from_options(tokens=45_000), cache=cache, resume=True)
+    assert larger.generations >= small.generations and server.stats().requests_total > sent
+    # earlier spend is carried over: the two sessions together do about the work of one run with
+    # the larger budget, not that run's work on top of the first session's
+    fresh_server = server_factory(policy=scripted.policy)
+    straight = await run_capo(fresh_server, tmp_path, name="straight", budget=Budget.from_options(tokens=45_000))
+    assert server.stats().requests_total <= 1.1 * fresh_server.stats().requests_total
+    assert larger.population == straight.population
+    events = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("stop") == 1 and events[-1]["event"] in ("spend", "final_ranking")

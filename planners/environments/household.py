@@ -15,7 +15,7 @@ from typing import Any
 
 from . import tuning
 from .house import House, make_house
-from .protocol import Event, Observation, StepResult, event_log_hash
+from .protocol import Event, Observation, StepResult, event_log_hash, recent_lines
 from .transport import AGENT_NAMES, Message
 
 __all__ = ["Goal", "HouseholdConfig", "HouseholdEnv", "HouseholdGreedy", "HouseholdView", "ItemView"]
@@ -101,11 +101,7 @@ class HouseholdView:
                 where = f"in {self.obj(o.inside).label}" if o.inside and self.obj(o.inside) else f"in the {o.room}"
                 state = " (closed)" if o.kind == "receptacle" and o.closed else ""
                 lines.append(f"{o.label}{state} {where} (seen at step {o.seen_step}).")
-        for m in self.messages[-5:]:
-            lines.append(f"[step {m.tick}] {m.sender} said: {m.text}")
-        if self.last_event is not None:
-            e = self.last_event
-            lines.append(f"Last action: {e.action} -> {e.kind}" + (f" ({e.reason})" if e.reason else "") + ".")
+        lines += recent_lines(self.messages, self.last_event, "step")
         return "\n".join(lines)
 
     def actions(self) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, Sequence, TypeVar, runtime_checkable
 
 __all__ = ["Environment", "Event", "Observation", "StepResult", "View", "event_log_hash"]
 
@@ -152,3 +152,13 @@ def event_log_hash(events: Iterable[Event]) -> str:
     """sha256 of the canonical JSON of all events: equal hashes mean identical episodes."""
     payload = json.dumps([e.to_dict() for e in events], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def recent_lines(messages: Sequence[Any], last_event: Any, unit: str) -> list[str]:
+    """The end of a text view, shared by the worlds: the last five messages and how the agent's
+    last action went (``unit`` is "tick" or "step")."""
+    lines = [f"[{unit} {m.tick}] {m.sender} said: {m.text}" for m in messages[-5:]]
+    if last_event is not None:
+        reason = f" ({last_event.reason})" if last_event.reason else ""
+        lines.append(f"Last action: {last_event.action} -> {last_event.kind}{reason}.")
+    return lines

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import tuning
 from .house import House, make_house
-from .protocol import Event, Observation, StepResult, event_log_hash
+from .protocol import Event, Observation, StepResult, event_log_hash, recent_lines
 
 __all__ = [
     "AGENT_NAMES",
@@ -177,11 +177,7 @@ class TransportView:
                 lines.append(f"I have not seen {p.agent} yet.")
             else:
                 lines.append(f"{p.agent}: last seen in the {p.room} holding {held} at tick {p.seen_tick}.")
-        for m in self.messages[-5:]:
-            lines.append(f"[tick {m.tick}] {m.sender} said: {m.text}")
-        if self.last_event is not None:
-            e = self.last_event
-            lines.append(f"Last action: {e.action} -> {e.kind}" + (f" ({e.reason})" if e.reason else "") + ".")
+        lines += recent_lines(self.messages, self.last_event, "tick")
         return "\n".join(lines)
 
     def actions(self) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from promptopt.planners.environments import (
     Environment,
     Event,

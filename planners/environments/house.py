@@ -58,6 +58,15 @@ class House:
             here = step
         return tuple(hops)
 
+    def hops(self, a: str, b: str) -> tuple[list[tuple[int, str, str]], int]:
+        """The walk from ``a`` to ``b`` as (elapsed time at arrival, "hop", room) phases, and
+        its total time: how both worlds schedule travel."""
+        phases, elapsed = [], 0
+        for room, cost in self.path(a, b):
+            elapsed += cost
+            phases.append((elapsed, "hop", room))
+        return phases, elapsed
+
     @cached_property
     def _door_set(self) -> dict[tuple[str, str], int]:
         out = {}

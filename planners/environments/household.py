@@ -257,11 +257,7 @@ class HouseholdEnv:
         ag.action, ag.phases = action, [(self.tick + 1, "pause", None)]
 
     def _walk(self, ag: _HAgent, dest: str) -> tuple[list, int]:
-        phases, t = [], 0
-        for room, steps in self.house.path(ag.room, dest):
-            t += steps
-            phases.append((t, "hop", room))
-        return phases, t
+        return self.house.hops(ag.room, dest)
 
     def _known(self, ag: _HAgent, oid: int, name: str) -> _Item:
         self._sync(ag)

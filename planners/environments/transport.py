@@ -421,11 +421,7 @@ class TransportEnv:
             ag.last_event = self._log(Event(self.tick, ag.name, action, "finished"))
 
     def _walk(self, ag: _Agent, dest: str) -> tuple[list[tuple[int, str, Any]], int]:
-        phases, t = [], 0
-        for room, ticks in self.house.path(ag.room, dest):
-            t += ticks
-            phases.append((t, "hop", room))
-        return phases, t
+        return self.house.hops(ag.room, dest)
 
     def _plan(self, ag: _Agent, kind: str, m: re.Match) -> tuple[list[tuple[int, str, Any]], bool]:
         """Validate against what the agent knows and holds; return its timed phases."""

@@ -16,6 +16,13 @@ from .agents import (
 from .bench import BENCH_AGENTS, AgentSummary, BenchResult, bench
 from .house import House, make_house
 from .household import HouseholdConfig, HouseholdEnv, HouseholdGreedy, HouseholdView
+from .household_agents import (
+    HOUSEHOLD_TEAM_SPECS,
+    HouseholdClaims,
+    HouseholdOracleTeam,
+    household_team_config,
+    make_household_team,
+)
 from .metrics import (
     anytime_area,
     anytime_rates,
@@ -30,6 +37,7 @@ from .transport import TransportConfig, TransportEnv, TransportView
 
 __all__ = [
     "BENCH_AGENTS",
+    "HOUSEHOLD_TEAM_SPECS",
     "SUITES",
     "TEAMS",
     "Agent",
@@ -42,9 +50,11 @@ __all__ = [
     "Event",
     "GreedyAgent",
     "House",
+    "HouseholdClaims",
     "HouseholdConfig",
     "HouseholdEnv",
     "HouseholdGreedy",
+    "HouseholdOracleTeam",
     "HouseholdView",
     "Observation",
     "OracleTeam",
@@ -62,8 +72,10 @@ __all__ = [
     "efficiency_improvement",
     "event_log_hash",
     "generate_suite",
+    "household_team_config",
     "load_suite",
     "make_house",
+    "make_household_team",
     "make_team",
     "paired_comparison",
     "run_episode",

@@ -38,8 +38,11 @@ LATE_MARGIN = 30
 
 def _late_margin() -> int:
     return LATE_MARGIN + tuning.EXPLORE_TICKS + 2 * tuning.TICKS_PER_DOOR
-#: Fetch a container only if at least this many ticks are left.
-CONTAINER_MIN_TICKS = 600
+
+
+#: "Container first if time allows": fetch a container only if, besides the trip to the bed and
+#: the late margin, at least this many ticks are left to fill it; otherwise two hands carry as much.
+CONTAINER_FILL_TICKS = 500
 
 
 @runtime_checkable
@@ -102,7 +105,8 @@ class GreedyAgent:
             return self.deliver(v)
         if v.free_hands:
             todo = self.rooms_to_explore(v)
-            want_container = self.use_containers and container is None and left > CONTAINER_MIN_TICKS
+            time_allows = left > to_bed + _late_margin() + CONTAINER_FILL_TICKS
+            want_container = self.use_containers and container is None and time_allows
             if want_container:
                 cons = [o for o in v.available("container") if self.allowed(v, o)]
                 if cons:

@@ -62,7 +62,8 @@ class BenchResult:
             head += [f"@{t}" for t in ANYTIME_TICKS] + ["area"]
         head += ["EI vs greedy", "diff vs greedy [95% CI]"]
         if transport:
-            head += ["explored 2x", "conflicts", "idle ticks", "obj/trip", "msgs", "chars"]
+            head += ["explored 2x", "conflicts", "idle ticks", "obj/trip"]
+        head += ["msgs", "chars"]
         rows = [head]
         for s in self.summaries:
             e = s.estimate
@@ -73,10 +74,11 @@ class BenchResult:
             row.append(f"{s.ei:+.3f}")
             v = s.vs_reference
             row.append("-" if v is None else f"{v.mean_diff:+.3f} [{v.low:+.3f}, {v.high:+.3f}]")
+            d = s.diagnostics
             if transport:
-                d = s.diagnostics
                 row += [f"{d['rooms_explored_twice']:.1f}", f"{d['grasp_conflicts']:.1f}", f"{d['idle_ticks']:.0f}",
-                        f"{d['objects_per_trip']:.2f}", f"{d['messages']:.1f}", f"{d['message_chars']:.0f}"]
+                        f"{d['objects_per_trip']:.2f}"]
+            row += [f"{d['messages']:.1f}", f"{d['message_chars']:.0f}"]
             rows.append(row)
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -3,6 +3,9 @@
 Same contract and engine style as the transport world, smaller: items lie in rooms or inside
 receptacles; closed receptacles (fridge, dishwasher, cabinet, microwave) hide their items and must
 be opened before anything is taken out or put in. The metric is steps to finish (250 on failure).
+As in the transport world an agent knows what it has seen or been told ("<name> (<id>) in <room>"
+in a message), and a grab that finds the item gone corrects the belief. Scripted teams for this
+world are in :mod:`.household_agents`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tuning
+from .clock import EventClock
 from .house import House, make_house
 from .protocol import Event, Observation, StepResult, event_log_hash, recent_lines
-from .transport import AGENT_NAMES, Message
+from .transport import _MENTION, AGENT_NAMES, Message
 
 __all__ = ["Goal", "HouseholdConfig", "HouseholdEnv", "HouseholdGreedy", "HouseholdView", "ItemView"]
 
@@ -163,7 +167,7 @@ class _Invalid(Exception):
     pass
 
 
-class HouseholdEnv:
+class HouseholdEnv(EventClock):
     """The household world; actions take whole steps, the metric is steps to finish."""
 
     def __init__(self, config: HouseholdConfig | None = None) -> None:
@@ -216,19 +220,7 @@ class HouseholdEnv:
                 ag = self._agents[name]
                 if not ag.phases:
                     self._start(ag, actions.get(name, "wait"))
-            agents = list(self._agents.values())
-            while not self.done and all(a.phases for a in agents):
-                t = min(a.phases[0][0] for a in agents)
-                if t > self.config.horizon:
-                    self.tick, self.done = self.config.horizon, True
-                    break
-                self.tick = t
-                for ag in agents:
-                    while ag.phases and ag.phases[0][0] <= t:
-                        _, kind, arg = ag.phases.pop(0)
-                        self._apply(ag, kind, arg)
-                self._check_done()
-            self._check_done()
+            self._advance()
         obs = {} if self.done else {a: self._observe(a) for a in self.agents if not self._agents[a].phases}
         return StepResult(obs, tuple(self.events[start:]), self.done, {"tick": self.tick})
 
@@ -335,8 +327,25 @@ class HouseholdEnv:
                 raise _Invalid("empty message" if not text else "one message per step")
             ag.last_msg_tick = self.tick
             self.messages.append(Message(self.tick, ag.name, text))
+            self._tell(ag, text)
             return []
         return [(1, "wait", None)]
+
+    def _tell(self, sender: _HAgent, text: str) -> None:
+        """Being told: "<name> (<id>) in <room>" teaches the others an object they did not know,
+        where the message says it is (as in the transport world; a wrong room misleads them)."""
+        rooms = {r.lower(): r for r in self.house.rooms}
+        for other in self._agents.values():
+            if other is sender:
+                continue
+            for name, sid, room in _MENTION.findall(text):
+                o = self.items.get(int(sid))
+                if o is None or not name.strip().lower().endswith(o.name.lower()) or o.id in other.known:
+                    continue
+                told = sender.known.get(o.id)
+                closed = told.closed if told is not None else (o.kind == "receptacle" and RECEPTACLES[o.name][1])
+                other.known[o.id] = ItemView(o.id, o.name, o.kind, rooms.get(room.lower()) if room else None, None,
+                                             None, closed, self.tick)
 
     def _apply(self, ag: _HAgent, kind: str, arg: Any) -> None:
         last = not ag.phases
@@ -363,6 +372,8 @@ class HouseholdEnv:
             o = self.items[arg]
             container = self.items.get(o.inside) if o.inside else None
             if o.holder is not None or o.room != ag.room:
+                # the agent sees it is gone: forget where it was (else it would come back for it)
+                ag.known[o.id] = ItemView(o.id, o.name, o.kind, None, None, None, False, self.tick)
                 return f"{o.name} ({o.id}) is not here any more"
             if container is not None and container.closed:
                 return f"{o.name} ({o.id}) is inside the closed {container.name} ({container.id}); open it first"

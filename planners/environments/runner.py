@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .agents import TEAMS, Agent, make_team
-from .household import HouseholdConfig, HouseholdEnv, HouseholdGreedy
+from .household import HouseholdConfig, HouseholdEnv
+from .household_agents import (
+    HOUSEHOLD_TEAM_SPECS,
+    household_team_config,
+    make_household_team,
+)
 from .protocol import Environment, event_log_hash
 from .transport import TransportConfig, TransportEnv
 
@@ -51,8 +56,8 @@ def team_config(team: str, config: TransportConfig) -> TransportConfig:
     return dataclasses.replace(config, n_agents=n, omniscient=omniscient)
 
 
-#: Household teams: name -> number of agents (all run :class:`HouseholdGreedy`).
-HOUSEHOLD_TEAMS = {"greedy": 1, "greedy-pair": 2}
+#: Household teams: name -> number of agents (the agents are in :mod:`.household_agents`).
+HOUSEHOLD_TEAMS = {name: n for name, (n, _) in HOUSEHOLD_TEAM_SPECS.items()}
 
 EnvSpec = TransportConfig | HouseholdConfig | Callable[[], Environment] | Environment
 
@@ -60,15 +65,16 @@ EnvSpec = TransportConfig | HouseholdConfig | Callable[[], Environment] | Enviro
 def run_episode(env: EnvSpec, agents: str | Mapping[str, Agent] | Callable[[Environment], Mapping[str, Agent]],
                 seed: int, max_decisions: int = 100_000) -> EpisodeResult:
     """Run one episode. ``env`` is a config, a factory or an environment; ``agents`` a team name
-    (scripted teams; the config is adapted by :func:`team_config`), a mapping agent -> Agent, or a
+    (scripted teams; the config is adapted by :func:`team_config`, or for the household world by
+    :func:`.household_agents.household_team_config`), a mapping agent -> Agent, or a
     callable building that mapping from the environment."""
     team_name = agents if isinstance(agents, str) else "custom"
     if isinstance(env, HouseholdConfig):
         if isinstance(agents, str):
             if agents not in HOUSEHOLD_TEAMS:
-                raise ValueError(f"household teams are {', '.join(HOUSEHOLD_TEAMS)}, not {agents!r}")
-            env = HouseholdEnv(dataclasses.replace(env, n_agents=HOUSEHOLD_TEAMS[agents]))
-            agents = lambda e: {a: HouseholdGreedy(seed) for a in e.agents}
+                raise ValueError(f"unknown household team {agents!r}; choose one of {', '.join(HOUSEHOLD_TEAMS)}")
+            env = HouseholdEnv(household_team_config(agents, env))
+            agents = lambda e, name=agents: make_household_team(name, e, seed)
         else:
             env = HouseholdEnv(env)
     elif isinstance(env, TransportConfig):

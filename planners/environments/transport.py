@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tuning
+from .clock import EventClock
 from .house import House, make_house
 from .protocol import Event, Observation, StepResult, event_log_hash, recent_lines
 
@@ -253,7 +254,7 @@ class _Invalid(Exception):
     """An action that cannot start; the message is shown to the agent."""
 
 
-class TransportEnv:
+class TransportEnv(EventClock):
     """The transport world. ``reset(seed)``, then ``step({agent: action})`` until ``done``."""
 
     def __init__(self, config: TransportConfig | None = None) -> None:
@@ -288,7 +289,8 @@ class TransportEnv:
             self.objects[oid] = _Obj(oid, rng.choice(names), "target", rng.choice(t_rooms),
                                      rng.random() < tuning.P_IN_VIEW)
         n_rooms = 1 if cfg.containers == "rare" else rng.randint(1, 2)
-        c_rooms = rng.sample(other_rooms, n_rooms)
+        # containers lie in rooms chosen for the targets (the bowls where the food is)
+        c_rooms = rng.sample(t_rooms, min(n_rooms, len(t_rooms)))
         for oid in ids[cfg.n_targets:]:
             self.objects[oid] = _Obj(oid, rng.choice(CONTAINER_NAMES[cfg.task_kind]), "container",
                                      rng.choice(c_rooms), rng.random() < tuning.P_CONTAINER_IN_VIEW)
@@ -494,23 +496,7 @@ class TransportEnv:
                 rooms = {r.lower(): r for r in self.house.rooms}
                 other.knowledge[obj.id] = _Belief(rooms.get(room.lower()) if room else None, None, None, self.tick)
 
-    # ------------------------------------------------------------ advancing time
-    def _advance(self) -> None:
-        agents = list(self._agents.values())
-        while not self.done and all(a.phases for a in agents):
-            t = min(a.phases[0][0] for a in agents)
-            if t > self.config.horizon:
-                self.tick = self.config.horizon
-                self.done = True
-                break
-            self.tick = t
-            for ag in agents:
-                while ag.phases and ag.phases[0][0] <= t:
-                    _, kind, arg = ag.phases.pop(0)
-                    self._apply(ag, kind, arg)
-            self._check_done()
-        self._check_done()
-
+    # ------------------------------------------------------------ advancing time (see .clock)
     def _check_done(self) -> None:
         if len(self.delivered) >= self.config.n_targets or self.tick >= self.config.horizon:
             self.done = True

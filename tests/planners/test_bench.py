@@ -28,8 +28,12 @@ def test_full_test24_run_of_every_scripted_agent_is_fast() -> None:
 def test_bench_under_meeting_policy_and_household() -> None:
     r = bench("test24", ["greedy-pair"], comm="meeting")
     assert r.comm == "meeting" and r.summaries[0].agent == "greedy-pair"
-    h = bench("household10", ["greedy", "greedy-pair"])
+    h = bench("household10", list(BENCH_AGENTS))
     assert h.summaries[0].metric == "steps" and "steps" in h.table()
+    data = h.to_json()["agents"]
+    assert set(data) == set(BENCH_AGENTS) and len(data["oracle"]["per_episode"]) == 10
+    assert data["oracle"]["ei_vs_greedy"] > data["claims"]["ei_vs_greedy"] > data["greedy-pair"]["ei_vs_greedy"] > 0
+    assert data["oracle"]["diff_vs_greedy"]["high"] < 0  # fewer steps than the single agent, reliably
 
 
 def test_bench_errors() -> None:

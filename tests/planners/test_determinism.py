@@ -32,9 +32,10 @@ def test_scripted_teams_are_deterministic() -> None:
         a = run_episode(TransportConfig(containers="rare"), team, 5)
         b = run_episode(TransportConfig(containers="rare"), team, 5)
         assert a.event_hash == b.event_hash and a.delivered_ticks == b.delivered_ticks
-    h1 = run_episode(HouseholdConfig(), "greedy-pair", 3)
-    h2 = run_episode(HouseholdConfig(), "greedy-pair", 3)
-    assert h1.event_hash == h2.event_hash
+    for team in ("greedy-pair", "claims", "oracle", "random"):
+        h1 = run_episode(HouseholdConfig(), team, 3)
+        h2 = run_episode(HouseholdConfig(), team, 3)
+        assert h1.event_hash == h2.event_hash and h1.steps == h2.steps
 
 
 def test_env_hash_matches_runner_hash() -> None:

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-optimizers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ test: setup
 bench: setup
 	$(PY) bench/throughput.py
 	$(PY) bench/eval_throughput.py
+
+# The optimizer table: five optimizers x sst2, subj, agnews x 3 seeds at one token budget on the
+# embedded model, sized for 2 CPU cores (measured: 30 minutes; see README "Comparing optimizers").
+# Rerunning reuses finished runs and continues an interrupted one from its cache.
+DATA_DIR ?= ../shared/data
+BENCH_OPTIMIZERS_FLAGS := --optimizers capo,opro,evoprompt-ga,evoprompt-de,initial --tasks sst2,subj,agnews \
+	--seeds 42,43,44 --model local --data-dir $(DATA_DIR) --budget-tokens 7000 --test-limit 30 \
+	--population 4 --offspring 2 --dev-size 10 --block-size 5 --max-shots 1 --max-tokens 16 \
+	--meta-max-tokens 80 --renderer chat --no-answer-tags
+bench-optimizers: setup
+	$(VENV)/bin/promptopt bench $(BENCH_OPTIMIZERS_FLAGS) --out runs/bench-optimizers --resume
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

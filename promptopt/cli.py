@@ -440,6 +440,10 @@ def optimize_command(
     task: str = typer.Option(..., "--task", "-t", help=TASK_HELP),
     model: str = typer.Option("local", "--model", "-m", help=MODEL_HELP),
     meta_model: Optional[str] = typer.Option(None, "--meta-model", help="Model spec for the meta-LLM (default: --model)."),
+    optimizer: str = typer.Option("capo", "--optimizer", help="capo (default), opro, evoprompt-ga, evoprompt-de, initial (best initial prompt, no search) or mpo (judge-scored tasks: CAPO with an evolving rubric)."),
+    judge_model: Optional[str] = typer.Option(None, "--judge-model", help="mpo: model spec of the judge (default: --model)."),
+    meta_judge_model: Optional[str] = typer.Option(None, "--meta-judge-model", help="mpo: model spec that rewrites the rubric (default: --meta-model)."),
+    heldout_judge_model: Optional[str] = typer.Option(None, "--heldout-judge-model", help="mpo: another judge for the final choice (default: the task's frozen rubric)."),
     budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", min=1, help="Stop after this many tokens (all roles)."),
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0, help="Stop after this many US dollars."),
     max_calls: Optional[int] = typer.Option(None, "--max-calls", min=1, help="Stop after this many LLM requests."),
@@ -452,7 +456,7 @@ def optimize_command(
     seed: int = typer.Option(42, "--seed", help="Random seed: data splits, blocks, operators."),
     prompt: Optional[list[str]] = typer.Option(None, "--prompt", help="An initial instruction (repeatable); fewer than 2 are completed by the meta-LLM."),
     population: Optional[int] = typer.Option(None, "--population", min=2, help="Population size mu (default 10)."),
-    offspring: Optional[int] = typer.Option(None, "--offspring", min=1, help="Offspring per generation c (default 4)."),
+    offspring: Optional[int] = typer.Option(None, "--offspring", min=1, help="New candidates per generation: CAPO's c (default 4), EvoPrompt-GA's children (10), OPRO's proposals (8)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", min=1, help="Examples per racing block b (default 30)."),
     max_blocks: Optional[int] = typer.Option(None, "--max-blocks", min=1, help="Blocks per race z (default 10)."),
     max_shots: Optional[int] = typer.Option(None, "--max-shots", min=0, help="Most few-shot examples per prompt K (default 5)."),
@@ -466,22 +470,27 @@ def optimize_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache (no resume)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
 ) -> None:
-    """Optimize a prompt with CAPO under a budget; write the best prompt as an artifact."""
+    """Optimize a prompt with CAPO (or a baseline) under a budget; write the best prompt as an artifact."""
     import asyncio
-    from dataclasses import replace
 
     from promptopt.budget import Budget
-    from promptopt.optimization import aoptimize
-    from promptopt.optimizers.capo import CAPOConfig, summary_of, with_overrides
+    from promptopt.optimization import OPTIMIZERS, aoptimize, config_from_options
 
+    if optimizer not in OPTIMIZERS:
+        raise typer.BadParameter(f"unknown optimizer '{optimizer}' (available: {', '.join(OPTIMIZERS)})", param_hint="--optimizer")
+    for flag, value in (("--judge-model", judge_model), ("--meta-judge-model", meta_judge_model),
+                        ("--heldout-judge-model", heldout_judge_model)):
+        if value is not None and optimizer != "mpo":
+            raise typer.BadParameter(f"{flag} applies to --optimizer mpo only (judge-scored tasks)", param_hint=flag)
     resolved = _resolve_task(task, data_dir, input_field, target_field)
-    config = with_overrides(
-        CAPOConfig(), population=population, offspring=offspring, block_size=block_size,
-        max_blocks=max_blocks, max_shots=max_shots, dev_size=dev_size, paper_compat=paper_compat or None,
-        renderer=renderer,
-    )
-    if max_tokens is not None:
-        config = replace(config, sampling=replace(config.sampling, max_tokens=max_tokens))
+    try:
+        config = config_from_options(
+            optimizer, population=population, offspring=offspring, block_size=block_size,
+            max_blocks=max_blocks, max_shots=max_shots, dev_size=dev_size, paper_compat=paper_compat or None,
+            renderer=renderer, max_tokens=max_tokens,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     budget = Budget.from_options(
         tokens=budget_tokens, usd=budget_usd, calls=max_calls, wall_time_s=max_time,
         generations=max_generations, no_improvement=no_improvement,
@@ -489,11 +498,12 @@ def optimize_command(
     directory = run_dir or Path("runs") / f"{resolved.name}-seed{seed}"
     with _progress_view(enabled=not as_json and sys.stderr.isatty()) as update:
         result = asyncio.run(aoptimize(
-            resolved, model=model, meta_model=meta_model, budget=budget, seed=seed, config=config,
+            resolved, model=model, meta_model=meta_model, judge_model=judge_model, meta_judge_model=meta_judge_model,
+            heldout_judge_model=heldout_judge_model, optimizer=optimizer, budget=budget, seed=seed, config=config,
             initial_prompts=prompt or (), run_dir=directory, resume=resume, out=out,
             cache=None if no_cache else "default", on_progress=update,
         ))
-    summary = summary_of(result)
+    summary = result.summary()
     if as_json:
         _emit_json({"run_dir": str(directory), "out": str(out) if out else None, **summary})
         return
@@ -502,8 +512,8 @@ def optimize_command(
     typer.echo(f"best: dev {best['dev_score']:.3f} (95% CI {best['dev_low']:.3f}-{best['dev_high']:.3f}, "
                f"n={best['dev_n']}), {best['tokens']} prompt tokens, {best['examples']} few-shot example(s)")
     typer.echo(f"instruction: {best['instruction']}")
-    typer.echo(f"racing: {summary['racing']['block_evaluations']} of {summary['racing']['full_block_evaluations']} "
-               f"block evaluations ({100 * summary['racing']['saved']:.0f}% saved); Pareto front: {len(result.front)} prompt(s)")
+    typer.echo(f"{optimizer}: {summary['racing']['block_evaluations']} of {summary['racing']['full_block_evaluations']} "
+               f"block evaluations ({100 * summary['racing']['saved']:.0f}% saved by racing); Pareto front: {len(result.front)} prompt(s)")
     for role, usage in summary["spend"].items():
         typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls, {usage['cache_hits']} cache hits")
     typer.echo(f"run directory: {directory}" + (f" | artifact: {out}" if out else ""))
@@ -531,6 +541,21 @@ def plan_bench(
         _emit_json(result.to_json())
     else:
         typer.echo(result.table())
+
+
+from promptopt.planners.cli import plan_run  # noqa: E402  (light: typer only; the work is imported inside)
+
+plan_app.command("run")(plan_run)
+
+
+from promptopt.benchmark.cli import bench_command  # noqa: E402  (light: typer only; the work is imported inside)
+
+app.command("bench")(bench_command)
+
+
+from promptopt.judging.cli import rubric_app  # noqa: E402  (light: typer only; the work is imported inside)
+
+app.add_typer(rubric_app, name="rubric")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ candidates scored on the same examples can be compared with paired tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from promptopt.llm.client import LLMClient
@@ -133,7 +133,7 @@ async def evaluate(
     for index, prompt in enumerate(prompts):
         chunk = responses[index * m : (index + 1) * m]
         if task.judge is not None:
-            records = await _judge_records(task, examples, chunk)
+            records = await _judge_records(task, examples, chunk, prompt.text())
         else:
             records = []
             for example, response in zip(examples, chunk):
@@ -153,17 +153,33 @@ async def evaluate(
 
 
 async def _judge_records(
-    task: Task, examples: Sequence[Example], responses: Sequence[ChatResponse]
+    task: Task, examples: Sequence[Example], responses: Sequence[ChatResponse], prompt_text: str = ""
 ) -> list[ExampleResult]:
-    """Judge-scored tasks: the task's judge scores raw outputs; failed calls score 0."""
+    """Judge-scored tasks: the task's judge scores raw outputs; failed calls score 0.
+
+    A judge with ``verdicts`` (the rubric judge) also sees the prompt (for its echo guard) and
+    reports guard trips as parse failures and unusable judge answers as errors.
+    """
     assert task.judge is not None
     ok = [i for i, r in enumerate(responses) if r.ok]
-    judged = await task.judge.score([responses[i].text for i in ok], [examples[i] for i in ok])
-    scores = dict(zip(ok, judged))
-    return [
-        _record(example, response, ParsedAnswer(response.text, True) if response.ok else None, scores.get(i, 0.0))
-        for i, (example, response) in enumerate(zip(examples, responses))
-    ]
+    outputs, chosen = [responses[i].text for i in ok], [examples[i] for i in ok]
+    detailed = getattr(task.judge, "verdicts", None)
+    if detailed is None:
+        verdicts = {i: (score, None, None) for i, score in zip(ok, await task.judge.score(outputs, chosen))}
+    else:
+        judged = await detailed(outputs, chosen, prompt_texts=prompt_text)
+        verdicts = {i: (v.reward, v.guard, v.error) for i, v in zip(ok, judged)}
+    records = []
+    for i, (example, response) in enumerate(zip(examples, responses)):
+        score, guard, error = verdicts.get(i, (0.0, None, None))
+        parsed = None
+        if response.ok:
+            parsed = ParsedAnswer.failed(f"guard: {guard}") if guard else ParsedAnswer(response.text, True)
+        record = _record(example, response, parsed, score)
+        if error is not None:
+            record = replace(record, error=f"judge: {error}")
+        records.append(record)
+    return records
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Collection, Mapping, Protocol, Sequence
 
 from promptopt.errors import PromptoptError
 
@@ -84,13 +84,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` through ``write(handle)`` into a temporary file, then rename, so readers
+    never see half a file (text, JSON, plots)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -98,6 +99,11 @@ def _write_atomic(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    return path
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def _pretty(data: Mapping[str, Any], what: str) -> str:
@@ -211,7 +217,7 @@ class RunDir:
     # -- config ------------------------------------------------------------------------------
 
     def write_config(self, config: Mapping[str, Any]) -> Path:
-        _write_atomic(self.config_path, _pretty(config, "the run configuration"))
+        write_text_atomically(self.config_path, _pretty(config, "the run configuration"))
         return self.config_path
 
     def read_config(self) -> dict[str, Any]:
@@ -349,7 +355,7 @@ class RunDir:
         if n_events < 0:
             raise ValueError(f"n_events must be >= 0, got {n_events}")
         events = self.read_journal(warn=False).events[:n_events]
-        _write_atomic(self.journal_path, "".join(_json_line(e) for e in events))
+        write_text_atomically(self.journal_path, "".join(_json_line(e) for e in events))
         self.truncated = self._unterminated = False
         if self._next_seq is not None:
             self._next_seq = len(events)
@@ -408,7 +414,7 @@ class RunDir:
     # -- outputs -----------------------------------------------------------------------------
 
     def write_summary(self, summary: Mapping[str, Any]) -> Path:
-        _write_atomic(self.summary_path, _pretty(summary, "the run summary"))
+        write_text_atomically(self.summary_path, _pretty(summary, "the run summary"))
         return self.summary_path
 
     def write_artifact(self, name: str, artifact: _Savable) -> Path:
@@ -470,13 +476,4 @@ def plot_progress(
     else:
         right.text(0.5, 0.5, "no front yet", ha="center", va="center", transform=right.transAxes)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=100)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda handle: fig.savefig(handle, format="png", dpi=100))

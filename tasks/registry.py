@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from promptopt.errors import PromptoptError
 from promptopt.tasks.demo import DEMO_TASKS
+from promptopt.tasks.judged import JUDGED_TASKS
 from promptopt.tasks.loaders import DataError, infer_labels, load_examples, read_records
 from promptopt.tasks.metrics import metric_from_name
 from promptopt.tasks.parsers import normalize_number, parser_from_spec
@@ -82,15 +83,17 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
 def load_task(name: str, *, data_dir: str | Path | None = None) -> Task:
     """The task ``name``: from the data directory, a built-in demo, or the Hugging Face Hub."""
     directory = resolve_data_dir(data_dir)
-    if directory is not None and ((directory / name).is_dir() or name not in DEMO_TASKS):
+    if directory is not None and ((directory / name).is_dir() or name not in {**DEMO_TASKS, **JUDGED_TASKS}):
         return load_task_from_directory(directory / name, name=name)
     if name in DEMO_TASKS:
         return DEMO_TASKS[name].load()
+    if name in JUDGED_TASKS:
+        return JUDGED_TASKS[name].load()
     if name in DEFINITIONS:
         from promptopt.tasks.huggingface import load_hf_task
 
         return load_hf_task(DEFINITIONS[name])
-    known = ", ".join(sorted([*DEMO_TASKS, *DEFINITIONS]))
+    known = ", ".join(sorted([*DEMO_TASKS, *JUDGED_TASKS, *DEFINITIONS]))
     raise PromptoptError(
         f"Unknown task '{name}'. Known tasks: {known}. For your own data pass a file "
         f"(--task data.jsonl --input-field ... --target-field ...) or a data directory holding "
@@ -297,6 +300,10 @@ def list_tasks(data_dir: str | Path | None = None) -> list[TaskInfo]:
                     description=demo.definition.description,
                 )
             )
+    for name, judged in JUDGED_TASKS.items():
+        if name not in seen:
+            seen.add(name)
+            infos.append(TaskInfo(name, judged.dev_size, judged.test_size, "builtin", "judge", judged.description))
     for name, definition in DEFINITIONS.items():
         if name in seen or definition.hf is None:
             continue

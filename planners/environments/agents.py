@@ -184,15 +184,9 @@ class ClaimsAgent(GreedyAgent):
         return prefix + report
 
 
-class OracleTeam:
-    """Full information (needs ``omniscient=True``) and a shared capacity-constrained routing
-    heuristic: each idle agent takes a container if one is worth it, then the nearest unclaimed
-    targets until its hands and container are full, then delivers. The ceiling of every table."""
-
-    def __init__(self, seed: int = 0, use_containers: bool = True) -> None:
-        self.rng = random.Random(seed)
-        self.use_containers = use_containers
-        self.claims: dict[int, str] = {}
+class SharedTeam:
+    """A team whose members share one mind (full-information teams): ``member(name)`` is the
+    per-agent view the runner drives; every member's decision is the team's ``act(name, …)``."""
 
     def member(self, name: str) -> Agent:
         team = self
@@ -202,6 +196,20 @@ class OracleTeam:
                 return team.act(name, observation)
 
         return _Member()
+
+    def act(self, name: str, observation: Observation) -> str:
+        raise NotImplementedError
+
+
+class OracleTeam(SharedTeam):
+    """Full information (needs ``omniscient=True``) and a shared capacity-constrained routing
+    heuristic: each idle agent takes a container if one is worth it, then the nearest unclaimed
+    targets until its hands and container are full, then delivers. The ceiling of every table."""
+
+    def __init__(self, seed: int = 0, use_containers: bool = True) -> None:
+        self.rng = random.Random(seed)
+        self.use_containers = use_containers
+        self.claims: dict[int, str] = {}
 
     def act(self, name: str, observation: Observation) -> str:
         v: TransportView = observation.view

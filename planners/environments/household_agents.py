@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Mapping
 
-from .agents import Agent, RandomAgent
+from .agents import Agent, RandomAgent, SharedTeam
 from .household import (
     HouseholdConfig,
     HouseholdEnv,
@@ -154,7 +154,7 @@ class HouseholdClaims(HouseholdGreedy):
         return f"send a message: {text}"
 
 
-class HouseholdOracleTeam:
+class HouseholdOracleTeam(SharedTeam):
     """Full information (needs ``omniscient=True``) and one shared assignment: each idle agent
     takes the unassigned needed item with the shortest fetch-and-place route, opens what is closed
     on the way, and picks up a second needed item when it is no farther from the goal receptacle."""
@@ -162,15 +162,6 @@ class HouseholdOracleTeam:
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
         self.claims: dict[int, str] = {}
-
-    def member(self, name: str) -> Agent:
-        team = self
-
-        class _Member:
-            def act(self, observation: Observation) -> str:
-                return team.act(name, observation)
-
-        return _Member()
 
     def act(self, name: str, observation: Observation) -> str:
         v: HouseholdView = observation.view

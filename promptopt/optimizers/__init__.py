@@ -1,5 +1,11 @@
-"""Optimizers: each drives operators and racing through the LLM layer under a budget.
+"""Optimizers: each drives operators (and racing) through the LLM layer under a budget.
 
-``capo`` is CAPO (cost-aware evolutionary search with racing and a length penalty); the Pareto
-front of (dev score, prompt tokens) is computed in ``pareto``.
+``base`` holds what every optimizer shares (:class:`base.Optimizer` runs the loop; a subclass
+implements ``initialize`` and ``step``): journal, budget guard, candidate registry, scoring,
+artifacts and summary. ``capo`` is CAPO (cost-aware evolutionary search with racing and a length
+penalty); the baselines are ``opro`` (OPRO), ``evoprompt`` (EvoPrompt GA and DE) and ``initial``
+(the best initial prompt, no search), sharing ``baseline``; ``mpo`` searches against an LLM
+judge whose rubric evolves during the run. The Pareto front of (dev score,
+prompt tokens) is computed in ``pareto``. Pick one by name with
+``promptopt.optimization.optimizer_class``.
 """

@@ -5,7 +5,8 @@ downstream "model" is right on every example when its instruction carries both f
 VERIFY, on about 60% with one of them and about 30% with neither (decided by a hash of the input,
 so it is deterministic). The meta "model" answers every meta-prompt with a <prompt> that keeps
 every feature word found in the meta-prompt: crossover of a FOCUS parent and a VERIFY parent
-yields both, which is the recombination CAPO should find.
+yields both, which is the recombination CAPO should find; the baselines find it the same way
+(OPRO's trajectory, EvoPrompt's parents and donors carry the features into the meta-prompt).
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def downstream_answer(user: str) -> str:
     return f"The review says it. <final_answer>{answer}</final_answer>"
 
 
-def meta_answer(prompt: str) -> str:
+def meta_answer(prompt: str, sample: int = 0) -> str:
+    """Samples of one meta-prompt (OPRO draws several) differ in style, not in features."""
     found = _features(prompt)
-    style = STYLES[int(hashlib.sha256(prompt.encode()).hexdigest()[:4], 16) % len(STYLES)]
+    key = prompt if not sample else f"{prompt}#{sample}"
+    style = STYLES[int(hashlib.sha256(key.encode()).hexdigest()[:4], 16) % len(STYLES)]
     parts = [style + ","]
     if "FOCUS" in found:
         parts.append("FOCUS on the wording,")
@@ -82,7 +85,8 @@ def policy(request) -> str:
     user = messages[-1][1]
     if messages and messages[0][0] == "system" and messages[0][1] == NEUTRAL_SYSTEM:
         return downstream_answer(user)
-    return meta_answer(user)
+    # without a sampling seed the request's seed is its sample index (None for the first sample)
+    return meta_answer(user, request.seed or 0)
 
 
 def has_both_features(instruction: str) -> bool:

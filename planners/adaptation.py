@@ -1,0 +1,106 @@
+"""Progress-adaptive planning: notice progress, and decide when and by whom the plan is adapted.
+
+Progress events: a new target seen, a new container seen, the goal location found (first time for
+the whole team: the agent that saw it made the progress), a subtask done, a subtask infeasible
+(reported by the executor). Adaptations are debounced (a minimum number of ticks between two) and
+capped per episode; events arriving in between are merged into the next adaptation. The designer
+is the agent behind the earliest pending event (ties: lowest agent index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptopt.planners.environments import Observation
+
+__all__ = ["AdaptationSchedule", "ProgressEvent", "ProgressMonitor"]
+
+KINDS = ("new target", "new container", "goal found", "subtask done", "subtask infeasible")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    tick: int
+    agent: str
+    kind: str
+    detail: str
+
+    def line(self) -> str:
+        return f"tick {self.tick}: {self.agent}: {self.kind}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tick": self.tick, "agent": self.agent, "kind": self.kind, "detail": self.detail}
+
+
+class ProgressMonitor:
+    """Finds discoveries in agents' structured views (any view with ``objects`` of ``kind``/``id``
+    and an optional ``bed_room``); objects already known to some teammate are not news."""
+
+    def __init__(self) -> None:
+        self.known: set[Any] = set()
+        self.goal_known = False
+
+    def prime(self, observations: Sequence[Observation]) -> None:
+        """What the team knows when it plans: not progress."""
+        for obs in observations:
+            self._scan(obs)
+
+    def observe(self, obs: Observation) -> list[ProgressEvent]:
+        found, goal = self._scan(obs)
+        events = []
+        for kind in sorted(found):
+            events.append(ProgressEvent(obs.tick, obs.agent, f"new {kind}", ", ".join(found[kind])))
+        if goal:
+            events.append(ProgressEvent(obs.tick, obs.agent, "goal found", f"the goal is in the {goal}"))
+        return events
+
+    def _scan(self, obs: Observation) -> tuple[dict[str, list[str]], str | None]:
+        view = obs.view
+        found: dict[str, list[str]] = {}
+        for o in getattr(view, "objects", ()) or ():
+            if o.id in self.known:
+                continue
+            self.known.add(o.id)
+            where = f" in the {o.room}" if getattr(o, "room", None) else ""
+            found.setdefault(str(o.kind), []).append(f"{getattr(o, 'label', o.id)}{where}")
+        goal = getattr(view, "bed_room", None)
+        if goal and not self.goal_known:
+            self.goal_known = True
+            return found, goal
+        return found, None
+
+
+@dataclass
+class AdaptationSchedule:
+    """Debounce and cap; holds pending events until an adaptation takes them."""
+
+    team: tuple[str, ...]
+    debounce_ticks: int = 200
+    cap: int = 5
+    pending: list[ProgressEvent] = field(default_factory=list)
+    done: int = 0
+    last_tick: int | None = None
+    dropped: int = 0
+
+    def add(self, events: Sequence[ProgressEvent]) -> None:
+        if self.done >= self.cap:
+            self.dropped += len(events)
+            return
+        self.pending.extend(events)
+
+    def due(self, tick: int) -> bool:
+        if not self.pending or self.done >= self.cap:
+            return False
+        return self.last_tick is None or tick - self.last_tick >= self.debounce_ticks
+
+    def take(self, tick: int) -> tuple[str, tuple[ProgressEvent, ...]]:
+        """The designer and the merged events of the next adaptation."""
+        events = tuple(self.pending)
+        first = min(e.tick for e in events)
+        designer = min((e.agent for e in events if e.tick == first), key=self.team.index)
+        self.pending.clear()
+        self.done += 1
+        self.last_tick = tick
+        return designer, events

@@ -1,0 +1,367 @@
+"""Run a benchmark's cells one after another, each in its own run directory, resumably.
+
+Layout of the output directory::
+
+    bench.json                       the plan (informational; each cell checks its own settings)
+    test-cache.sqlite3               responses of test scoring, shared by all cells
+    cells/TASK/OPTIMIZER/seedS/
+        run/                         the optimizer's run directory (config, journal, artifacts)
+        search-cache.sqlite3         this cell's responses during the search
+        timing.json                  wall time of each session that worked on the cell
+        cell.json                    the finished cell: its settings and its results
+
+Each cell searches with its own response cache. A shared one would answer one optimizer's
+requests from another's (the initial prompts are the same), and answers from the cache are not
+charged, so the second optimizer would get more work out of the same token budget. Test scoring
+is not budgeted and shares one cache: a prompt that several cells end up with is scored once.
+
+A finished cell (cell.json) is skipped on ``resume``; an interrupted one continues through
+``aoptimize(resume=True)``, which replays its journal from the cell's cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from promptopt.benchmark.configs import config_for, downstream_of
+from promptopt.benchmark.plan import BenchPlan, Cell
+from promptopt.errors import PromptoptError
+from promptopt.runs import write_text_atomically
+from promptopt.tasks.task import Task
+
+CELL_FILE = "cell.json"
+TIMING_FILE = "timing.json"
+#: Seconds between two saves of a running session's wall time (what an interruption loses).
+HEARTBEAT_S = 5.0
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One finished cell: the best prompt's scores, length and what finding it cost."""
+
+    optimizer: str
+    task: str
+    seed: int
+    test_score: float
+    test_low: float
+    test_high: float
+    test_n: int
+    dev_score: float
+    dev_n: int
+    prompt_tokens: int
+    few_shots: int
+    instruction: str
+    tokens: int
+    tokens_by_role: Mapping[str, int]
+    calls: int
+    wall_s: float
+    stop_reason: str
+    generations: int
+    #: Tokens sent to score the test split in the session that scored it (cache hits are free).
+    test_tokens: int = 0
+    run_dir: str = ""
+
+    @property
+    def cell(self) -> Cell:
+        return Cell(self.optimizer, self.task, self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens_by_role": dict(self.tokens_by_role)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CellResult":
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    plan: BenchPlan
+    out: Path
+    cells: tuple[CellResult, ...]
+    #: Cells taken from earlier sessions without any work.
+    reused: tuple[str, ...] = field(default=())
+
+
+CellCallback = Callable[[Cell, int, int], None]
+DoneCallback = Callable[[CellResult, bool], None]
+
+
+def cell_dir(out: Path, cell: Cell) -> Path:
+    return out / "cells" / cell.task / cell.optimizer / f"seed{cell.seed}"
+
+
+class _Stopwatch:
+    """Wall time of a cell over sessions: this session's share is saved every few seconds, so an
+    interrupted session still counts (to within one heartbeat)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.earlier: list[float] = []
+        if path.exists():
+            try:
+                self.earlier = [float(s) for s in json.loads(path.read_text(encoding="utf-8"))["sessions"]]
+            except (ValueError, KeyError, TypeError):
+                raise PromptoptError(f"{path}: not a timing file written by promptopt bench; delete it") from None
+        self.started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def total(self) -> float:
+        return sum(self.earlier) + self.elapsed
+
+    def save(self) -> None:
+        sessions = [round(s, 3) for s in (*self.earlier, self.elapsed)]
+        write_text_atomically(self.path, json.dumps({"sessions": sessions}) + "\n")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.save()
+
+    def __enter__(self) -> "_Stopwatch":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.save()
+        self._task = asyncio.get_running_loop().create_task(self._beat())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.save()
+
+
+def without_answer_tags(task: Task) -> Task:
+    """The task with a parser that reads the whole reply instead of the answer tags' content."""
+    parser = task.parser
+    if getattr(parser, "tag", None) is None or not dataclasses.is_dataclass(parser):
+        return task
+    return dataclasses.replace(task, parser=dataclasses.replace(parser, tag=None))
+
+
+class Harness:
+    """Runs a :class:`BenchPlan` into an output directory."""
+
+    def __init__(
+        self,
+        plan: BenchPlan,
+        out: str | Path,
+        *,
+        tasks: Mapping[str, Task] | None = None,
+        data_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.plan = plan
+        self.out = Path(out)
+        self.data_dir = data_dir
+        self.resume = resume
+        self._tasks: dict[str, Task] = dict(tasks or {})
+        self._test_client: Any = None
+        self._test_cache: Any = None
+
+    # -- inputs --------------------------------------------------------------------------------
+    def task(self, name: str) -> Task:
+        if name not in self._tasks:
+            from promptopt.tasks.registry import load_task
+
+            self._tasks[name] = load_task(name, data_dir=self.data_dir)
+        task = self._tasks[name]
+        if not self.plan.settings.answer_tags:
+            task = without_answer_tags(task)
+        return task
+
+    def cell_settings(self, cell: Cell) -> dict[str, Any]:
+        """Everything that decides a cell's result; a stored cell is reused only if it matches."""
+        task = self.task(cell.task)
+        plan = self.plan
+        return {
+            "optimizer": cell.optimizer,
+            "task": cell.task,
+            "task_fingerprint": task.fingerprint(),
+            "seed": cell.seed,
+            "model": plan.model,
+            "meta_model": plan.meta_model or plan.model,
+            "budget_tokens": plan.budget_tokens,
+            "settings": plan.settings.to_dict(),
+            "config": config_for(cell.optimizer, plan.settings).to_dict(),
+            "initial_prompts": list(plan.initial_prompts_for(cell.task, task.description, task.labels)),
+        }
+
+    def check_output(self) -> None:
+        """Refuse to mix a new benchmark into an output directory that already holds cells."""
+        cells = self.out / "cells"
+        if not self.resume and cells.is_dir() and any(cells.rglob("timing.json")):
+            raise PromptoptError(
+                f"{self.out} already holds benchmark cells. Pass --resume to continue (finished cells are "
+                "reused), or choose another --out."
+            )
+
+    # -- running -------------------------------------------------------------------------------
+    async def run(
+        self, *, on_start: CellCallback | None = None, on_done: DoneCallback | None = None
+    ) -> BenchResult:
+        self.check_output()
+        cells = list(self.plan.cells())
+        for name in self.plan.tasks:  # load every task first: a bad name fails before any work
+            self.task(name)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
+        results: list[CellResult] = []
+        reused: list[str] = []
+        try:
+            for index, cell in enumerate(cells):
+                if on_start is not None:
+                    on_start(cell, index, len(cells))
+                stored = self.stored(cell)
+                try:
+                    result = stored or await self.run_cell(cell)
+                except PromptoptError as exc:  # say which cell, keep the exit status
+                    error = PromptoptError(f"cell {cell.key}: {exc}")
+                    error.exit_code = exc.exit_code
+                    raise error from exc
+                if stored is not None:
+                    reused.append(cell.key)
+                results.append(result)
+                if on_done is not None:
+                    on_done(result, stored is not None)
+        finally:
+            if self._test_client is not None:
+                await self._test_client.aclose()
+                self._test_cache.close()
+                self._test_client = self._test_cache = None
+        return BenchResult(self.plan, self.out, tuple(results), tuple(reused))
+
+    def plan_dict(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "optimizers": list(plan.optimizers),
+            "tasks": list(plan.tasks),
+            "seeds": list(plan.seeds),
+            "budget_tokens": plan.budget_tokens,
+            "model": plan.model,
+            "meta_model": plan.meta_model or plan.model,
+            "settings": plan.settings.to_dict(),
+        }
+
+    def stored(self, cell: Cell) -> CellResult | None:
+        """The finished cell's results, if it was finished with the same settings."""
+        path = cell_dir(self.out, cell) / CELL_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            stored_settings, result = data["settings"], CellResult.from_dict(data["result"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PromptoptError(f"{path}: not a cell file written by promptopt bench ({exc}); delete it to rerun the cell") from None
+        settings = json.loads(json.dumps(self.cell_settings(cell)))
+        if stored_settings != settings:
+            differing = sorted(k for k in set(settings) | set(stored_settings) if settings.get(k) != stored_settings.get(k))
+            raise PromptoptError(
+                f"{path}: cell {cell.key} was run with different settings ({', '.join(differing)}); "
+                "use another --out for a benchmark with these settings"
+            )
+        return result
+
+    async def run_cell(self, cell: Cell) -> CellResult:
+        from promptopt.budget import Budget
+        from promptopt.llm.cache import ResponseCache
+        from promptopt.optimization import aoptimize
+
+        directory = cell_dir(self.out, cell)
+        task = self.task(cell.task)
+        settings = self.cell_settings(cell)
+        config = config_for(cell.optimizer, self.plan.settings)
+        budget = Budget.from_options(tokens=self.plan.budget_tokens, no_improvement=self.plan.settings.no_improvement)
+        run_dir = directory / "run"
+        with _Stopwatch(directory / TIMING_FILE) as watch:
+            cache = ResponseCache(directory / "search-cache.sqlite3")
+            try:
+                result = await aoptimize(
+                    task, model=self.plan.model, meta_model=self.plan.meta_model, optimizer=cell.optimizer,
+                    budget=budget, seed=cell.seed, config=config, initial_prompts=settings["initial_prompts"],
+                    run_dir=run_dir, resume=(run_dir / "config.json").exists(), cache=cache,
+                )
+            finally:
+                cache.close()
+            wall_s = watch.total
+        test = await self.score_test(task, result.best, config)
+        spend = dict(result.spend)
+        cell_result = CellResult(
+            optimizer=cell.optimizer,
+            task=cell.task,
+            seed=cell.seed,
+            test_score=test.estimate.value,
+            test_low=test.estimate.low,
+            test_high=test.estimate.high,
+            test_n=test.n,
+            dev_score=result.best_score.value,
+            dev_n=result.best_score.n,
+            prompt_tokens=result.best_tokens,
+            few_shots=len(result.best.examples),
+            instruction=result.best.instruction,
+            tokens=sum(u.total_tokens for u in spend.values()),
+            tokens_by_role={role: u.total_tokens for role, u in sorted(spend.items())},
+            calls=sum(u.requests for u in spend.values()),
+            wall_s=round(wall_s, 3),
+            stop_reason=result.stop_reason,
+            generations=result.generations,
+            test_tokens=test.prompt_tokens + test.completion_tokens,
+            run_dir=str(run_dir),
+        )
+        write_text_atomically(
+            directory / CELL_FILE,
+            json.dumps({"settings": settings, "result": cell_result.to_dict()}, indent=2, sort_keys=True,
+                       ensure_ascii=False) + "\n",
+        )
+        return cell_result
+
+    async def score_test(self, task: Task, prompt: Any, config: Any) -> Any:
+        """The best prompt on the test split (its first ``test_limit`` examples), with the
+        sampling and renderer the optimizer searched with."""
+        from promptopt.evaluation import evaluate
+
+        examples = task.test[: self.plan.settings.test_limit] if self.plan.settings.test_limit else task.test
+        if not examples:
+            raise PromptoptError(f"task '{task.name}' has no test examples to score the best prompt on")
+        if self._test_client is None:
+            from promptopt.llm.cache import ResponseCache
+            from promptopt.llm.connection import connect
+
+            self._test_cache = ResponseCache(self.out / "test-cache.sqlite3")
+            self._test_client = connect(self.plan.model, role="test", cache=self._test_cache)
+        sampling, renderer = downstream_of(config)
+        [result] = await evaluate([prompt], examples, task, self._test_client, renderer=renderer, sampling=sampling,
+                                  split="test")
+        return result
+
+
+async def arun_benchmark(
+    plan: BenchPlan,
+    out: str | Path,
+    *,
+    tasks: Mapping[str, Task] | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    on_start: CellCallback | None = None,
+    on_done: DoneCallback | None = None,
+) -> BenchResult:
+    """Run every cell of ``plan`` into ``out`` and return the per-cell results (write the report
+    with :func:`promptopt.benchmark.report.write_report`). ``tasks`` maps names to Task objects
+    for tasks that are not loaded by name."""
+    harness = Harness(plan, out, tasks=tasks, data_dir=data_dir, resume=resume)
+    return await harness.run(on_start=on_start, on_done=on_done)
+
+
+def run_benchmark(plan: BenchPlan, out: str | Path, **options: Any) -> BenchResult:
+    """:func:`arun_benchmark`, blocking."""
+    return asyncio.run(arun_benchmark(plan, out, **options))

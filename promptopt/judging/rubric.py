@@ -1,0 +1,243 @@
+"""Rubric: the judge's versioned scoring criteria, as JSON data.
+
+A rubric is a list of items, each with a short name, a description the judge reads and an explicit
+integer maximum. Scores under different rubric versions are not comparable, so every rubric carries
+its version and every score records the version that produced it. Each version is stored as its
+own file in the run directory (``rubrics/v001.json``, ...), so a run can be audited afterwards.
+
+Rubrics come from files, from the task definition and from the meta-judge; all three go through
+:meth:`Rubric.from_dict` (JSON) or :func:`parse_rubric_text` (a JSON object or plain
+``- name (max N): description`` lines inside an answer), which name the bad field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from promptopt.errors import PromptoptError
+
+__all__ = [
+    "RUBRIC_FORMAT",
+    "Rubric",
+    "RubricError",
+    "RubricItem",
+    "parse_rubric_text",
+    "rubric_path",
+]
+
+RUBRIC_FORMAT = "promptopt.rubric"
+#: Highest maximum an item may declare: beyond it, integer scores stop meaning anything.
+MAX_ITEM_SCORE = 100
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class RubricError(PromptoptError, ValueError):
+    """A rubric could not be read; the message names the file or source and the field."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    """One criterion: ``name`` (snake_case id), what the judge checks, and the highest score."""
+
+    name: str
+    description: str
+    max_score: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "max": self.max_score}
+
+
+def _slug(text: str) -> str:
+    """A snake_case item name from free text ("Names the subject" -> "names_the_subject")."""
+    words = re.findall(r"[a-z0-9]+", text.casefold())
+    slug = "_".join(words)[:40].strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = f"item_{slug}".strip("_")
+    return slug
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """A versioned list of items. ``version`` counts from 1; ``parent`` is the version it refines."""
+
+    items: tuple[RubricItem, ...]
+    version: int = 1
+    parent: int | None = None
+    origin: str = "initial"
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise RubricError("a rubric needs at least one item")
+        names = [item.name for item in self.items]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise RubricError(f"rubric item names must be distinct; repeated: {', '.join(duplicates)}")
+        if self.version < 1:
+            raise RubricError(f"rubric version must be >= 1, got {self.version}")
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the items only (not the version): two versions with equal items are equal."""
+        blob = json.dumps([i.to_dict() for i in self.items], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(item.name for item in self.items)
+
+    def same_items(self, other: Rubric) -> bool:
+        return self.fingerprint == other.fingerprint
+
+    def text_length(self) -> int:
+        """Characters of the text the judge reads (what the length cap limits)."""
+        return sum(len(item.name) + len(item.description) for item in self.items)
+
+    def next_version(self, items: Sequence[RubricItem], *, origin: str, notes: str = "") -> Rubric:
+        """A successor of this rubric with new items (version + 1, parent = this version)."""
+        return Rubric(tuple(items), version=self.version + 1, parent=self.version, origin=origin, notes=notes)
+
+    def with_version(self, version: int, parent: int | None) -> Rubric:
+        return replace(self, version=version, parent=parent)
+
+    # -- rendering -----------------------------------------------------------------------------
+    def render(self) -> str:
+        """The items as the judge and the meta-judge read them, one per line."""
+        return "\n".join(f"- {i.name} (max {i.max_score}): {i.description}" for i in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": RUBRIC_FORMAT,
+            "version": self.version,
+            "parent": self.parent,
+            "origin": self.origin,
+            "notes": self.notes,
+            "items": [item.to_dict() for item in self.items],
+        }
+
+    def items_json(self) -> str:
+        """Only the items, as compact JSON (what meta-prompts show and ask for)."""
+        return json.dumps({"items": [i.to_dict() for i in self.items]}, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "rubric") -> Rubric:
+        """Read a rubric (a full :meth:`to_dict` record, or just ``{"items": [...]}``)."""
+        if not isinstance(data, Mapping):
+            raise RubricError(f"{where}: a rubric is a JSON object with an 'items' list")
+        raw_items = data.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            raise RubricError(f"{where}: field 'items' must be a non-empty list")
+        items = tuple(_item(raw, f"{where}: items[{n}]") for n, raw in enumerate(raw_items))
+        version = data.get("version", 1)
+        parent = data.get("parent")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise RubricError(f"{where}: field 'version' must be an integer >= 1, got {version!r}")
+        if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
+            raise RubricError(f"{where}: field 'parent' must be an integer or null, got {parent!r}")
+        return cls(
+            items,
+            version=version,
+            parent=parent,
+            origin=str(data.get("origin", "file")),
+            notes=str(data.get("notes", "")),
+        )
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Rubric:
+        source = Path(path)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RubricError(f"{source}: cannot read the rubric file ({exc.strerror or exc})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RubricError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        return cls.from_dict(data, where=str(source))
+
+    @classmethod
+    def from_description(cls, task_description: str, *, max_score: int = 10) -> Rubric:
+        """The default initial rubric: one item written from the task description."""
+        text = " ".join(task_description.split())
+        return cls(
+            (RubricItem("fulfils_task", f"The output does what the task asks: {text}", max_score),),
+            origin="task description",
+        )
+
+
+def _item(raw: Any, where: str) -> RubricItem:
+    if not isinstance(raw, Mapping):
+        raise RubricError(f"{where}: an item is an object with 'name', 'description' and 'max'")
+    description = raw.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise RubricError(f"{where}: field 'description' must be a non-empty string")
+    name = raw.get("name")
+    if name is None:
+        name = _slug(description[:40])
+    if not isinstance(name, str) or not name.strip():
+        raise RubricError(f"{where}: field 'name' must be a non-empty string")
+    name = name.strip() if _NAME.match(name.strip()) else _slug(name)
+    maximum = raw.get("max", raw.get("max_score"))
+    if isinstance(maximum, str) and maximum.strip().isdigit():
+        maximum = int(maximum.strip())
+    if isinstance(maximum, float) and maximum.is_integer():
+        maximum = int(maximum)
+    if not isinstance(maximum, int) or isinstance(maximum, bool) or not 1 <= maximum <= MAX_ITEM_SCORE:
+        raise RubricError(
+            f"{where}: field 'max' must be an explicit integer from 1 to {MAX_ITEM_SCORE}, got {maximum!r}"
+        )
+    return RubricItem(name, " ".join(description.split()), maximum)
+
+
+_LINE = re.compile(
+    r"^\s*(?:[-*•]|\d+[.)])?\s*\**(?P<name>[A-Za-z][\w \-]{0,60}?)\**\s*\(\s*max(?:imum)?\s*:?\s*(?P<max>\d+)\s*\)\s*[:\-–]\s*(?P<desc>.+?)\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_rubric_text(text: str, *, where: str = "answer") -> Rubric:
+    """A rubric from an LLM answer: a JSON object with ``items``, else ``- name (max N): text`` lines.
+
+    Raises :class:`RubricError` saying what is missing; the caller decides (retry, keep the old).
+    """
+    start, end = text.find("{"), text.rfind("}")
+    json_error = None
+    if start != -1 and end > start:
+        try:
+            return Rubric.from_dict(json.loads(text[start : end + 1]), where=where)
+        except json.JSONDecodeError as exc:
+            json_error = f"not valid JSON ({exc.msg})"
+        except RubricError as exc:
+            json_error = str(exc)
+    items = []
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match:
+            items.append(
+                {"name": match["name"].strip(), "description": match["desc"], "max": int(match["max"])}
+            )
+    if items:
+        return Rubric.from_dict({"items": items}, where=where)
+    raise RubricError(
+        json_error or f"{where}: no rubric found (expected a JSON object with 'items' or '- name (max N): description' lines)"
+    )
+
+
+def rubric_path(run_dir: str | Path, version: int) -> Path:
+    """Where version ``version`` of the rubric is stored in a run directory."""
+    return Path(run_dir) / "rubrics" / f"v{version:03d}.json"

@@ -1,0 +1,78 @@
+"""The rubric judge on the loopback server: guards, retries, error records, evaluation hook."""
+
+from __future__ import annotations
+
+import json
+
+import world
+from promptopt.tasks import brief_summary
+
+from promptopt.evaluation import evaluate
+from promptopt.judging.setup import build_judge, judged_task
+from promptopt.prompt import Prompt
+
+
+def _judge_policy(answers):
+    """A judge that answers from ``answers(first_user_message, n_user_messages)``; counts calls."""
+    calls: list[int] = []
+
+    def policy(request):
+        users = [c for r, c in request.messages if r == "user"]
+        if request.messages[0][1] == world.JUDGE_SYSTEM:
+            calls.append(len(users))
+            return answers(users[0], len(users))
+        return world.make_policy()(request)
+
+    return policy, calls
+
+
+async def test_malformed_judge_answer_is_retried_then_becomes_an_error_record(server_factory, client_for):
+    task = brief_summary.load()
+    example = task.dev[0]
+    parts = brief_summary.passage_parts(task.render_input(example))
+    good, bad = brief_summary.brief_answer(parts), brief_summary.vague_answer(parts)
+
+    def answers(user, n_users):
+        if "known for its" in world._between(user, "<output>\n", "\n</output>"):  # the brief output
+            return world.judge_answer(user) if n_users == 2 else "Score: pretty good!"
+        return "I would give it a seven."  # never parses, not even on the retry
+
+    policy, calls = _judge_policy(answers)
+    server = server_factory(policy=policy)
+    judge = build_judge(task, client_for(server, role="judge"))
+    first, second = await judge.verdicts([good, bad], [example, example])
+    assert first.ok and first.attempts == 2 and first.reward == 0.2  # the coverage rubric: 10 words
+    assert second.error is not None and "after 2 attempts" in second.error and second.reward == 0.0
+    assert sorted(calls) == [1, 1, 2, 2]  # one first try each, one retry each, in the same conversation
+
+    # through evaluate(): the failure is counted as an error, not passed off as a low score
+    prompt = Prompt("Write a vague summary.")
+    downstream = client_for(server)
+
+    def downstream_vague(request):
+        if request.messages[0][1] == world.NEUTRAL_SYSTEM:
+            return bad
+        return policy(request)
+
+    server.set_policy(downstream_vague)
+    [result] = await evaluate([prompt], [example], judged_task(task, judge), downstream)
+    assert result.errors == 1 and result.records[0].error.startswith("judge: ")
+    assert result.scores == [0.0]
+
+
+async def test_guards_answer_without_a_judge_call_and_verdicts_are_memoized(server_factory, client_for):
+    task = brief_summary.load()
+    example = task.dev[1]
+    parts = brief_summary.passage_parts(task.render_input(example))
+    policy, calls = _judge_policy(lambda user, n: world.judge_answer(user))
+    server = server_factory(policy=policy)
+    judge = build_judge(task, client_for(server, role="judge"))
+    outputs = ["", task.render_input(example), "Dies ist eine gute Zusammenfassung über die Stadt und ihre Brücken.",
+               brief_summary.padded_answer(parts)]
+    verdicts = await judge.verdicts(outputs, [example] * 4)
+    assert [v.guard for v in verdicts] == ["empty", "echo_input", "wrong_language", None]
+    assert [v.reward for v in verdicts] == [0.0, 0.0, 0.0, 1.0]  # the hack fools the initial rubric
+    assert len(calls) == 1
+    again = await judge.verdicts(outputs[3:], [example])
+    assert again == verdicts[3:] and len(calls) == 1
+    assert json.loads(json.dumps(verdicts[3].to_dict()))["rubric_version"] == 1

@@ -1,0 +1,122 @@
+"""Rubric records, guards, canaries and the gate's pure checks (no LLM)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import world
+from promptopt.tasks import brief_summary
+
+from promptopt.judging.canaries import CANARY_KINDS, build_canaries
+from promptopt.judging.gate import (
+    GateConfig,
+    check_leakage,
+    check_shape,
+    rank_agreement,
+)
+from promptopt.judging.guards import GuardConfig, check_output, detect_language
+from promptopt.judging.judge import parse_judgement, reward_of
+from promptopt.judging.rubric import Rubric, RubricError, parse_rubric_text, rubric_path
+
+
+def test_rubric_round_trips_through_a_versioned_file(tmp_path):
+    rubric = Rubric.from_dict({"items": world.GOOD_ITEMS}).with_version(3, 2)
+    path = rubric.save(rubric_path(tmp_path, rubric.version))
+    assert path == tmp_path / "rubrics" / "v003.json"
+    loaded = Rubric.load(path)
+    assert loaded == rubric and loaded.version == 3 and loaded.parent == 2
+    assert [i.max_score for i in loaded.items] == [4, 4, 4]
+
+
+@pytest.mark.parametrize(
+    "items, field",
+    [
+        ([{"name": "a", "description": "x"}], "items[0]: field 'max'"),
+        ([{"name": "a", "description": "x", "max": 0}], "items[0]: field 'max'"),
+        ([{"name": "a", "description": "x", "max": 2}, {"name": "b", "description": "", "max": 2}], "items[1]: field 'description'"),
+    ],
+)
+def test_a_bad_rubric_file_names_the_item_and_field(tmp_path, items, field):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"items": items}))
+    with pytest.raises(RubricError, match=field.replace("[", r"\[").replace("]", r"\]")) as info:
+        Rubric.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_rubric_text_parses_from_json_or_lines_and_says_when_absent():
+    from_json = parse_rubric_text('Sure! <rubric>{"items": [{"name": "x", "description": "d", "max": 3}]}</rubric>')
+    assert from_json.items[0].max_score == 3
+    from_lines = parse_rubric_text("- Word limit (max 4): at most 20 words\n2. Subject (max 3): names it")
+    assert from_lines.names == ("word_limit", "subject") and from_lines.items[1].max_score == 3
+    with pytest.raises(RubricError, match="no rubric found"):
+        parse_rubric_text("I think the rubric is fine.")
+
+
+def test_judgement_scores_are_clipped_and_reward_is_the_mean_share():
+    rubric = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 4}, {"name": "b", "description": "d", "max": 10}]})
+    items = parse_judgement('{"items": [{"name": "a", "score": 9}, {"name": "b", "score": "-3"}]}', rubric)
+    assert [(i.score, i.clipped) for i in items] == [(4, True), (0, True)]
+    assert reward_of(items) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no score for item 'b'"):
+        parse_judgement('{"items": [{"name": "a", "score": 1}]}', rubric)
+    with pytest.raises(ValueError, match="not a number"):
+        parse_judgement('{"a": 1, "b": "great"}', rubric)
+
+
+def test_guards_catch_empty_echo_length_and_language():
+    config = GuardConfig(min_words=2, max_words=30, language="en")
+    passage = "Varholt is a river town in the northern hills. It is best known for its stone bridges."
+    assert check_output("   ", input_text=passage, config=config) == "empty"
+    assert check_output(passage, input_text=passage, config=config) == "echo_input"
+    assert check_output("Summarize the passage briefly.", prompt_text="Summarize the passage briefly.", config=config) == "echo_prompt"
+    assert check_output("word " * 40, input_text=passage, config=config) == "too_long"
+    assert check_output("Varholt ist eine Stadt und sie ist für ihre Brücken bekannt.", config=config) == "wrong_language"
+    assert check_output("Varholt is a river town known for its stone bridges.", input_text=passage, config=config) is None
+    assert detect_language("Это короткий текст") == "non-latin"
+
+
+def test_canaries_cover_every_kind_and_the_gate_checks_shape_and_leakage():
+    task = brief_summary.load()
+    rubric = Rubric.from_dict({"items": world.GOOD_ITEMS})
+    canaries = build_canaries(task.dev[:1], task.render_input, task_description=task.description, rubric=rubric, language="en")
+    assert [c.kind for c in canaries] == list(CANARY_KINDS)
+    salad = next(c.output for c in canaries if c.kind == "keyword_salad")
+    assert "subject" in salad and "complete" in salad  # the rubric's own words
+    config = GateConfig()
+    assert check_shape(rubric, config).passed
+    assert not check_shape(Rubric.from_dict({"items": world.TWO_ITEMS}), config).passed
+    inputs = [task.render_input(e) for e in task.dev]
+    assert check_leakage(rubric, task.dev, inputs, config).passed
+    leaky = check_leakage(Rubric.from_dict({"items": world.leaky_items(task)}), task.dev, inputs, config)
+    assert not leaky.passed and "quotes dev input 0" in leaky.detail
+    named = Rubric.from_dict({"items": world.GOOD_ITEMS + [{"name": "x", "description": f"Mentions {task.dev[3].target}.", "max": 1}]})
+    assert "names the reference" in check_leakage(named, task.dev, inputs, config).detail
+
+
+def test_rank_agreement_counts_concordant_pairs():
+    assert rank_agreement([0.9, 0.1, 0.2], [1, 0, 0]) == 1.0
+    assert rank_agreement([0.2, 0.9, 0.2], [1, 0, 0]) == 0.25  # one discordant pair, one tie
+    assert rank_agreement([0.5, 0.5], [1, 1]) is None
+
+
+def test_analysis_sample_takes_the_top_first_one_output_per_prompt_and_skips_guard_stops():
+    import random
+
+    from promptopt.judging.judge import Verdict
+    from promptopt.judging.refine import JudgedOutput, sample_for_analysis
+
+    task = brief_summary.load()
+    pool = [
+        JudgedOutput(f"p{i % 10}", task.dev[i], f"out {i}", Verdict(reward=i / 40, rubric_version=1))
+        for i in range(40)
+    ]
+    pool.append(JudgedOutput("guarded", task.dev[0], "", Verdict(0.99, 1, guard="empty")))
+    pool.append(JudgedOutput("broken", task.dev[0], "x", Verdict(0.0, 1, error="judge failed")))
+    chosen = sample_for_analysis(pool, 6, random.Random(0))
+    prompts = [o.candidate for o in chosen]
+    assert len(chosen) == 6 and len(set(prompts)) == 6  # deduplicated by prompt
+    assert prompts[:3] == ["p9", "p8", "p7"]  # the top-scored first (their best outputs: 39, 38, 37)
+    assert "guarded" not in prompts and "broken" not in prompts
+    assert chosen[0].output == "out 39"

@@ -1,0 +1,151 @@
+"""Whole episodes with LLM teams on the loopback server: fallbacks, costs, replay, and the gain."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from promptopt.planners.acting import ActLimits, choose_action
+from promptopt.planners.config import PlannerConfig
+from promptopt.planners.costs import MODULES, CostBook, ledger_role
+from promptopt.planners.environments import TransportConfig, TransportEnv, load_suite
+from promptopt.planners.episode import replayable, run_planner_episode
+from promptopt.planners.llmcall import ModuleLLM
+from promptopt.planners.prompts import coela_prompt
+from promptopt.planners.run import run_suite
+
+from promptopt.llm.cache import ResponseCache
+from promptopt.llm.connection import connect
+from promptopt.llm.ledger import UsageLedger
+from promptopt.stats import paired_bootstrap
+from promptopt.testing import policies
+
+sys.path.insert(0, str(Path(__file__).parent))
+import llm_world
+
+TEST24 = load_suite("test24").episodes
+
+
+async def test_each_action_parse_fallback_is_counted(server_factory, client_for) -> None:
+    env = TransportEnv(TransportConfig())
+    obs = env.reset(1)["Alice"]
+    acts = obs.actions
+    replies = {acts[1]: ("exact", acts[1]), "B": ("letter", acts[1]), acts[2][:-2] + "x": ("fuzzy", acts[2]),
+               "no idea": ("default", "wait")}
+    server = server_factory(policy=llm_world.router(draft=str, critique=str, revise=str, adapt=str,
+                                                    act=lambda t: next(iter(replies))))
+    client = client_for(server)
+    prompt = coela_prompt("Alice", env.agents, obs.text, acts)
+    for reply, (method, action) in replies.items():
+        server.set_policy(policies.constant(reply))
+        llm = ModuleLLM(client, CostBook(), seed=0)
+        assert await choose_action(llm, "Alice", env.agents, obs, prompt, ActLimits()) == action
+        assert llm.costs.decisions == {f"llm.{method}": 1}
+        assert dict(llm.costs.fallbacks) == ({} if method == "exact" else {f"act.{method}": 1})
+    spent = ModuleLLM(client, CostBook(), seed=0, max_calls=0)
+    assert await choose_action(spent, "Alice", env.agents, obs, prompt, ActLimits()) == "wait"
+    assert spent.costs.fallbacks == {"act.budget": 1} and spent.transcript == []
+    await client.aclose()
+
+
+def _talkative_coela():
+    """The greedy baseline, but each agent first announces itself (uses the message module)."""
+    def act(text: str) -> str:
+        if " said: " not in text:
+            return next(label for label, a in re.findall(r"^([A-Z]|A\d+)\. (.+)$", text, re.MULTILINE)
+                        if a.startswith("send a message"))
+        return llm_world.greedy(text, None)
+
+    return llm_world.router(draft=str, critique=str, revise=str, adapt=str, act=act,
+                            message=lambda t: "I start in the west wing.")
+
+
+async def test_module_costs_add_up_to_the_ledger(server_factory, fast_retry) -> None:
+    ledger = UsageLedger()  # one ledger for both teams' clients
+    client = connect(f"openai:test-model@{server_factory(policy=llm_world.never_agree()).base_url}", cache=None,
+                     ledger=ledger, retry=fast_retry)
+    capo = await run_planner_episode(TEST24[0], PlannerConfig(agents="capo", max_replans=2, rounds=2), client, 0)
+    talk = connect(f"openai:test-model@{server_factory(policy=_talkative_coela()).base_url}", cache=None,
+                   ledger=ledger, retry=fast_retry)
+    coela = await run_planner_episode(TEST24[1], PlannerConfig(agents="coela"), talk, 0)
+    books = [CostBook.from_dict(r["costs"]) for r in (capo, coela)]
+    total = CostBook()
+    for b in books:
+        total.merge(b)
+    used = {m for m in MODULES if total.modules[m].calls}
+    assert used == set(MODULES)  # every module was exercised
+    for m in MODULES:
+        row = ledger.role(ledger_role(m))
+        assert (row.requests, row.prompt_tokens, row.completion_tokens) == (
+            total.modules[m].calls, total.modules[m].prompt_tokens, total.modules[m].completion_tokens), m
+    grand = ledger.total()
+    assert grand.requests == total.total().calls and grand.total_tokens == total.total().tokens > 0
+    assert capo["costs"]["total"]["calls"] == len(capo["transcript"])
+    assert coela["costs"]["modules"]["message"]["messages"] == 2 == coela["metrics"]["stats"]["messages"]
+    # discussion texts are counted where they were said; the meeting charge is by the policy
+    assert capo["costs"]["modules"]["revise"]["characters"] > 0 and capo["costs"]["modules"]["draft"]["env_ticks"] == 0
+    await client.aclose()
+    await talk.aclose()
+
+
+async def test_meeting_policy_charges_discussion_rounds_in_ticks(server_factory, client_for) -> None:
+    client = client_for(server_factory(policy=llm_world.never_agree()))
+    config = PlannerConfig(agents="capo", comm="meeting", rounds=2, adaptation=False)
+    record = await run_planner_episode(TEST24[0], config, client, 0)
+    draft = record["plans"][0]
+    assert draft["rounds"] == 2 and draft["ticks_charged"] == 2 * 30
+    assert record["costs"]["modules"]["draft"]["env_ticks"] == 2 * 30 * 2  # both agents blocked
+    await client.aclose()
+
+
+async def test_replaying_an_episode_from_the_cache_is_identical(server_factory, client_for, tmp_path) -> None:
+    path = tmp_path / "cache.sqlite"
+    with ResponseCache(path) as cache:
+        client = client_for(server_factory(policy=llm_world.good_planner()), cache=cache)
+        first = await run_planner_episode(TEST24[2], PlannerConfig(agents="capo"), client, 0)
+        await client.aclose()
+    with ResponseCache(path) as cache:  # a model that would answer differently: only the cache can replay
+        client = client_for(server_factory(policy=policies.hashed(6)), cache=cache)
+        again = await run_planner_episode(TEST24[2], PlannerConfig(agents="capo"), client, 0)
+        assert client.ledger.total().requests == 0
+        assert client.ledger.total().cache_hits == len(first["transcript"]) > 0
+        await client.aclose()
+    assert json.dumps(replayable(again), sort_keys=True) == json.dumps(replayable(first), sort_keys=True)
+    assert again["spend"]["cache_hits"] and not first["spend"]["cache_hits"]
+
+
+async def test_a_good_planner_beats_the_coela_baseline_on_test24(server_factory, client_for) -> None:
+    planner = client_for(server_factory(policy=llm_world.good_planner()))
+    baseline = client_for(server_factory(policy=llm_world.coela_greedy()))
+    capo = await run_suite(TEST24, [0], PlannerConfig(agents="capo"), planner, concurrency=8)
+    coela = await run_suite(TEST24, [0], PlannerConfig(agents="coela"), baseline, concurrency=8)
+    a = [r["metrics"]["transport_rate"] for r in capo]
+    b = [r["metrics"]["transport_rate"] for r in coela]
+    diff = paired_bootstrap(a, b, n_resamples=2000, seed=0)
+    assert len(a) == 24 and diff.low > 0, (sum(a) / 24, sum(b) / 24, diff)
+    # the plan's steps run without model calls: every decision is either a plan step or one act call
+    for r in capo:
+        d = r["costs"]["decisions"]
+        assert d["plan"] > 0 and r["costs"]["modules"]["act"]["calls"] == d["llm.letter"]
+        assert d["plan"] + d["llm.letter"] == r["metrics"]["decisions"]
+    await planner.aclose()
+    await baseline.aclose()
+
+
+async def test_ablation_switches_turn_parts_of_the_loop_off(server_factory, client_for) -> None:
+    client = client_for(server_factory(policy=llm_world.good_planner()))
+    calls = {}
+    for variant, config in (("plan-only", PlannerConfig(discussion=False, adaptation=False)),
+                            ("discussion", PlannerConfig(adaptation=False, rounds=1)),
+                            ("full", PlannerConfig(rounds=1, max_replans=2)),
+                            ("three", PlannerConfig(n_agents=3, rounds=1, adaptation=False))):
+        record = await run_planner_episode(TEST24[3], config, client, 0)
+        calls[variant] = {m: row["calls"] for m, row in record["costs"]["modules"].items() if row["calls"]}
+        assert record["agents"] == config.label
+    assert set(calls["plan-only"]) == {"draft", "act"}
+    assert set(calls["discussion"]) == {"draft", "critique", "act"} and calls["discussion"]["critique"] == 1
+    assert calls["full"]["adapt"] == 2 and calls["full"]["critique"] == 3  # the cap: two adaptations
+    assert calls["three"]["critique"] == 2  # two evaluators
+    await client.aclose()

@@ -35,12 +35,15 @@ class ProgressEvent:
 
 
 class ProgressMonitor:
-    """Finds discoveries in agents' structured views (any view with ``objects`` of ``kind``/``id``
-    and an optional ``bed_room``); objects already known to some teammate are not news."""
+    """Finds discoveries in agents' structured views; objects already known to some teammate are
+    not news. Transport views list ``objects`` (targets, containers) and the ``bed_room``;
+    household views list ``items`` and ``goals``: an item a goal needs is a new target, and the
+    first sighting of a goal's receptacle is the goal found."""
 
     def __init__(self) -> None:
         self.known: set[Any] = set()
         self.goal_known = False
+        self.receptacles_known: set[int] = set()
 
     def prime(self, observations: Sequence[Observation]) -> None:
         """What the team knows when it plans: not progress."""
@@ -48,16 +51,18 @@ class ProgressMonitor:
             self._scan(obs)
 
     def observe(self, obs: Observation) -> list[ProgressEvent]:
-        found, goal = self._scan(obs)
+        found, goals = self._scan(obs)
         events = []
         for kind in sorted(found):
             events.append(ProgressEvent(obs.tick, obs.agent, f"new {kind}", ", ".join(found[kind])))
-        if goal:
-            events.append(ProgressEvent(obs.tick, obs.agent, "goal found", f"the goal is in the {goal}"))
+        for goal in goals:
+            events.append(ProgressEvent(obs.tick, obs.agent, "goal found", goal))
         return events
 
-    def _scan(self, obs: Observation) -> tuple[dict[str, list[str]], str | None]:
+    def _scan(self, obs: Observation) -> tuple[dict[str, list[str]], list[str]]:
         view = obs.view
+        if hasattr(view, "goals") and hasattr(view, "items"):
+            return self._scan_household(view)
         found: dict[str, list[str]] = {}
         for o in getattr(view, "objects", ()) or ():
             if o.id in self.known:
@@ -68,8 +73,25 @@ class ProgressMonitor:
         goal = getattr(view, "bed_room", None)
         if goal and not self.goal_known:
             self.goal_known = True
-            return found, goal
-        return found, None
+            return found, [f"the goal is in the {goal}"]
+        return found, []
+
+    def _scan_household(self, view: Any) -> tuple[dict[str, list[str]], list[str]]:
+        needed = {g.item for g in view.goals}
+        receptacles = {g.target: g for g in view.goals}
+        found: dict[str, list[str]] = {}
+        goals: list[str] = []
+        for o in view.items:
+            if o.room is None or o.id in self.known:
+                continue
+            if o.kind == "item" and o.name in needed:
+                self.known.add(o.id)
+                found.setdefault("target", []).append(f"{o.label} in the {o.room}")
+            elif o.id in receptacles and o.id not in self.receptacles_known:
+                self.known.add(o.id)
+                self.receptacles_known.add(o.id)
+                goals.append(f"{receptacles[o.id].text()}: the {o.label} is in the {o.room}")
+        return found, goals
 
 
 @dataclass

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from promptopt.planners.adaptation import AdaptationSchedule, ProgressEvent, ProgressMonitor
 from promptopt.planners.config import PlannerConfig
-from promptopt.planners.environments import Event, TransportConfig, TransportEnv, load_suite
+from promptopt.planners.environments import (
+    Event,
+    HouseholdConfig,
+    HouseholdEnv,
+    TransportConfig,
+    TransportEnv,
+    load_suite,
+    make_household_team,
+)
 from promptopt.planners.episode import run_planner_episode
 from promptopt.planners.execution import PlanExecutor
 from promptopt.planners.metaplan import MetaPlan, Subtask
@@ -47,6 +55,31 @@ def test_monitor_reports_first_sightings_for_the_team_only() -> None:
     found = monitor.observe(result.observations["Alice"])
     assert any(e.kind == "new target" and e.agent == "Alice" for e in found), found
     assert monitor.observe(result.observations["Alice"]) == []  # not news twice
+
+
+def test_monitor_reports_household_targets_and_goal_receptacles_once() -> None:
+    env = HouseholdEnv(HouseholdConfig())
+    obs = env.reset(31_000)
+    goals = next(iter(obs.values())).view.goals
+    team = make_household_team("greedy-pair", env, seed=1)
+    monitor = ProgressMonitor()
+    monitor.prime(list(obs.values()))
+    events: list[ProgressEvent] = []
+    for _ in range(2000):
+        result = env.step({name: team[name].act(o) for name, o in obs.items()})
+        for o in result.observations.values():
+            events += monitor.observe(o)
+        obs = result.observations
+        if result.done:
+            break
+    needed = {g.item for g in goals}
+    targets = [e for e in events if e.kind == "new target"]
+    assert targets and all(any(name in e.detail for name in needed) for e in targets), targets
+    details = [part for e in targets for part in e.detail.split(", ")]
+    assert len(details) == len(set(details))  # each item is news once, for the whole team
+    found = [e for e in events if e.kind == "goal found"]
+    assert len(found) <= len({g.target for g in goals})
+    assert {e.kind for e in events} <= {"new target", "goal found"}
 
 
 def test_executor_runs_matching_steps_then_reports_done_and_infeasible() -> None:

@@ -8,7 +8,6 @@ of one prompt count as one when sampling). Errors name the file, the line and th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,23 +47,14 @@ def _input_of(value: Any, task: Task, where: str) -> dict[str, str]:
 
 
 def read_outputs(path: str | Path, task: Task) -> list[OutputRecord]:
+    from promptopt.tasks.loaders import read_records
+
     source = Path(path)
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise OutputsError(f"{source}: cannot read the outputs file ({exc.strerror or exc})") from None
     by_uid = {e.uid: e for e in (*task.dev, *task.test)}
     records: list[OutputRecord] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    # the data loader's JSONL reader: UTF-8, blank lines skipped, file:line errors (exit 2)
+    for number, row in read_records(source, format="jsonl").rows:
         where = f"{source}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise OutputsError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise OutputsError(f"{where}: each line must be a JSON object")
         output = row.get("output")
         if not isinstance(output, str):
             raise OutputsError(f"{where}: field 'output' must be a string")

@@ -45,6 +45,15 @@ def _late_margin() -> int:
 CONTAINER_FILL_TICKS = 500
 
 
+def _holdings(v: TransportView) -> tuple[ObjectView | None, list[ObjectView], int]:
+    """What an agent holds: its container (if any), the targets loose in its hands, and how many
+    targets it carries in all."""
+    held = [o for o in (v.obj(h) for h in v.hands) if o is not None]
+    container = next((o for o in held if o.kind == "container"), None)
+    loose = [o for o in held if o.kind == "target"]
+    return container, loose, len(loose) + (len(container.contents) if container else 0)
+
+
 @runtime_checkable
 class Agent(Protocol):
     """Anything that picks an action string for an observation (scripted or LLM-backed)."""
@@ -93,10 +102,7 @@ class GreedyAgent:
 
     def act(self, observation: Observation) -> str:
         v: TransportView = observation.view
-        held = [o for o in (v.obj(h) for h in v.hands) if o is not None]
-        container = next((o for o in held if o.kind == "container"), None)
-        loose = [o for o in held if o.kind == "target"]
-        carried = len(loose) + (len(container.contents) if container else 0)
+        container, loose, carried = _holdings(v)
         if container and loose and len(container.contents) < CONTAINER_CAPACITY:
             return f"put {loose[0].label} into the container {container.label}"
         left = v.horizon - v.tick
@@ -214,10 +220,7 @@ class OracleTeam(SharedTeam):
     def act(self, name: str, observation: Observation) -> str:
         v: TransportView = observation.view
         d = v.house.distance
-        held = [o for o in (v.obj(h) for h in v.hands) if o is not None]
-        container = next((o for o in held if o.kind == "container"), None)
-        loose = [o for o in held if o.kind == "target"]
-        carried = len(loose) + (len(container.contents) if container else 0)
+        container, loose, carried = _holdings(v)
         if container and loose and len(container.contents) < CONTAINER_CAPACITY:
             return f"put {loose[0].label} into the container {container.label}"
         for oid, who in list(self.claims.items()):  # drop claims on what someone now holds or delivered

@@ -5,11 +5,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup demo test bench bench-optimizers clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml promptopt/llm/backends/llama_build.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip "setuptools>=68" wheel
-	# llama-cpp-python compiles once (about 5 minutes on 2 cores); pip caches the wheel after that
+	# llama.cpp built portably (x86-64-v3, no -march=native) into ~/.cache/promptopt/wheels, never
+	# from pip's wheel cache: about 5 minutes on 2 cores the first time, seconds after that
+	$(PY) -m promptopt.llm.backends.llama_build install
 	$(PY) -m pip install -q -e '.[local,dev]'
+	# fails here, naming the fix, when the embedded model cannot run on this machine
+	$(VENV)/bin/promptopt models --check
 	touch $@
 
 setup: $(VENV)/.installed

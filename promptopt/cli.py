@@ -182,17 +182,51 @@ def cache_clear(
 
 
 @app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Which backends are usable here, and whether the embedded model is installed."""
-    from promptopt.llm.availability import backend_report
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    probe: bool = typer.Option(
+        True, "--probe/--no-probe", help="Run the embedded model once (one token, in a worker process)."
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 when the embedded model cannot run here (for set-up scripts)."
+    ),
+) -> None:
+    """Which backends are usable here, and whether the embedded model runs on this machine."""
+    from promptopt.llm.availability import backend_report, probe_local_model
 
     report = backend_report()
+    local = report["embedded_model_installed"] and next(
+        row for row in report["backends"] if row["name"] == "local"
+    )["available"]
+    if probe and local:
+        report["local_probe"] = probe_local_model()
     if as_json:
         _emit_json(report)
-        return
-    for row in report["backends"]:
-        mark = "yes" if row["available"] else "no "
-        typer.echo(f"{mark}  {row['name']:<8} {row['spec']:<44} {row['detail']}")
+    else:
+        for row in report["backends"]:
+            mark = "yes" if row["available"] else "no "
+            typer.echo(f"{mark}  {row['name']:<8} {row['spec']:<44} {row['detail']}")
+        if "local_probe" in report:
+            _echo_probe(report["local_probe"])
+    runs = report.get("local_probe", {}).get("runs_here", False)
+    if check and not runs:
+        raise typer.Exit(1)
+
+
+def _echo_probe(probe: dict[str, Any]) -> None:
+    if probe["runs_here"]:
+        typer.echo(f"the embedded model runs here (one token in {probe['seconds']} s)")
+    else:
+        typer.echo(f"the embedded model cannot run here: {probe['error']}")
+    if probe["system_info"]:
+        typer.echo(f"llama.cpp build: {probe['system_info']}")
+    if probe["non_portable_features"]:
+        typer.echo(
+            f"this build uses {', '.join(probe['non_portable_features'])}: it was compiled for this "
+            "CPU (-march=native) and may crash on others"
+        )
+    if probe["fix"]:
+        typer.echo(f"fix: {probe['fix']}")
 
 
 DATA_DIR_HELP = "Folder with one sub-folder per task holding dev.jsonl and test.jsonl (default: $PROMPTOPT_DATA_DIR)."
@@ -558,9 +592,23 @@ from promptopt.judging.cli import rubric_app  # noqa: E402  (light: typer only; 
 app.add_typer(rubric_app, name="rubric")
 
 
+def _log_to_stderr() -> None:
+    """promptopt's warnings (e.g. a restarted model worker) as one ``warning: ...`` line each."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.ERROR, "error")
+    logger = logging.getLogger("promptopt")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
 def main() -> None:
     """Entry point: user errors print one clear line without a traceback and exit non-zero
     (2 for bad input data, as for bad flags; 1 for everything else)."""
+    _log_to_stderr()
     try:
         app()
     except PromptoptError as exc:

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from promptopt.errors import CacheError, PromptoptError
-from promptopt.llm.backends.base import Backend, PermanentError, TransientError
+from promptopt.llm.backends.base import WORKER_DIED, Backend, PermanentError, TransientError
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.ledger import UsageLedger
 from promptopt.llm.limits import EndpointLimiter, Limits
@@ -200,6 +200,22 @@ class LLMClient:
             await asyncio.gather(*(one(key, request) for key, request in owned))
 
     async def _send_native(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        """One native batch; requests whose worker died are sent again until answered.
+
+        The backend restarts its worker for the next call, or raises a user-facing error when it
+        cannot (it bounds the restarts): that stops the run before a request lost to a dead
+        worker is scored as a wrong answer.
+        """
+        responses = await self._send_native_once(requests)
+        attempt = 1
+        while again := [i for i, r in enumerate(responses) if r.error_kind == WORKER_DIED]:
+            attempt += 1
+            retried = await self._send_native_once([requests[i] for i in again])
+            for index, response in zip(again, retried):
+                responses[index] = replace(response, attempts=attempt)
+        return responses
+
+    async def _send_native_once(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         try:
             responses = await self._shared.backend.complete(requests)
         except PromptoptError:

@@ -8,6 +8,7 @@ from typing import Literal
 from promptopt.errors import MissingKeyError
 from promptopt.llm.backends.base import Backend
 from promptopt.llm.cache import ResponseCache
+from promptopt.llm.catalog import CATALOG, resolve_named_model
 from promptopt.llm.client import LLMClient
 from promptopt.llm.ledger import UsageLedger
 from promptopt.llm.limits import Limits
@@ -64,7 +65,17 @@ def build_backend(spec: ModelSpec, *, limits: Limits, retry: RetryPolicy) -> Bac
     if spec.backend == "local":
         from promptopt.llm.backends.local import LocalBackend
 
-        return LocalBackend(None if spec.model == "embedded" else spec.model)
+        path = (
+            None
+            if spec.model == "embedded"
+            else resolve_named_model(spec.model) if spec.model in CATALOG else spec.model
+        )
+        return LocalBackend(
+            path,
+            workers=int(spec.option("workers", 1)),  # type: ignore[arg-type]
+            n_threads=spec.option("threads"),  # type: ignore[arg-type]
+            max_restarts=int(spec.option("max_restarts", 3)),  # type: ignore[arg-type]
+        )
     if spec.backend == "vllm":
         from promptopt.llm.backends.vllm_backend import VLLMBackend
 

@@ -137,32 +137,36 @@ class ChatResponse:
     def as_cached(self) -> "ChatResponse":
         return replace(self, cached=True, latency_s=0.0, attempts=0)
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, Any]:
         # Written out by hand: dataclasses.asdict's deep copy costs more than the cache write.
         usage = self.usage
-        return json.dumps(
-            {
-                "attempts": self.attempts,
-                "cached": self.cached,
-                "error": self.error,
-                "error_kind": self.error_kind,
-                "finish_reason": self.finish_reason,
-                "latency_s": self.latency_s,
-                "text": self.text,
-                "usage": {
-                    "completion_tokens": usage.completion_tokens,
-                    "estimated": usage.estimated,
-                    "prompt_tokens": usage.prompt_tokens,
-                },
+        return {
+            "attempts": self.attempts,
+            "cached": self.cached,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "finish_reason": self.finish_reason,
+            "latency_s": self.latency_s,
+            "text": self.text,
+            "usage": {
+                "completion_tokens": usage.completion_tokens,
+                "estimated": usage.estimated,
+                "prompt_tokens": usage.prompt_tokens,
             },
-            ensure_ascii=False,
-        )
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ChatResponse":
+        fields = dict(data)
+        fields["usage"] = Usage(**fields.get("usage", {}))
+        return cls(**fields)
 
     @classmethod
     def from_json(cls, blob: str) -> "ChatResponse":
-        data = json.loads(blob)
-        data["usage"] = Usage(**data.get("usage", {}))
-        return cls(**data)
+        return cls.from_dict(json.loads(blob))
 
 
 def estimate_tokens(text: str) -> int:

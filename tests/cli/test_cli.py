@@ -128,3 +128,35 @@ def test_plan_bench_json(run_cli, home):
     assert "greedy" in table.stdout and "transport_rate" in table.stdout
     bad = run_cli("plan", "bench", "--agents", "wizard", env=home)
     assert bad.returncode == 2 and "wizard" in bad.stderr
+
+
+@pytest.mark.slow
+def test_models_probe_runs_the_embedded_model_on_a_portable_build(run_cli, home):
+    result = run_cli("models", "--json", "--check", env=home)
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)["local_probe"]
+    assert probe["runs_here"] is True and probe["error"] is None
+    assert "AVX2 = 1" in probe["system_info"]
+    # the project's install step builds llama.cpp without -march=native
+    assert probe["non_portable_features"] == [] and probe["fix"] is None
+    text = run_cli("models", env=home)
+    assert "the embedded model runs here" in text.stdout and "llama.cpp build: CPU" in text.stdout
+
+
+@pytest.mark.slow
+def test_a_worker_dying_of_sigill_is_one_line_naming_the_reinstall_command(run_cli, home):
+    from promptopt.llm.backends.llama_build import PORTABLE_CMAKE_ARGS
+    from promptopt.llm.backends.local_worker import TEST_SIGNAL_ENV
+
+    env = {**home, TEST_SIGNAL_ENV: "SIGILL"}
+    result = run_cli("generate", "--model", "local", "Say hi", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: the embedded model's worker process") and "SIGILL" in lines[0]
+    assert f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}"' in lines[0] and "pip install --no-cache-dir" in lines[0]
+
+    models = run_cli("models", "--check", env=env)
+    assert models.returncode == 1
+    assert "the embedded model cannot run here" in models.stdout
+    assert "fix: CMAKE_ARGS=" in models.stdout

@@ -7,6 +7,12 @@ from typing import Protocol, Sequence, runtime_checkable
 from promptopt.llm.records import ChatRequest, ChatResponse
 
 
+#: Error kind of a natively batched request whose serving process died before answering it.
+#: The client sends such requests again, so a backend that returns this kind must bound its
+#: restarts: start a new process, or raise a user-facing error when it cannot.
+WORKER_DIED = "worker_died"
+
+
 class TransientError(Exception):
     """A failure worth retrying (429, 5xx, timeout, dropped connection).
 

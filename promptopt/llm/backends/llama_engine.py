@@ -1,0 +1,149 @@
+"""One loaded llama.cpp model: the code that actually generates, wherever it runs.
+
+The same engine serves requests in the worker process (the default) and on a thread of the
+caller's process (``workers=0``); both paths turn a request into the same call parameters with
+:func:`call_params`, which is why they give identical completions.
+
+Not thread-safe: llama.cpp contexts must be used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from promptopt.errors import MissingExtraError, ModelSpecError
+from promptopt.llm.records import ChatRequest, ChatResponse, Usage
+
+#: The seed used when a request carries none, so that sampled runs are reproducible.
+DEFAULT_SEED = 0
+ERROR_KIND = "local_error"
+
+
+def llama_seed(seed: int | None) -> int:
+    """Map a request seed to llama.cpp's unsigned 32-bit seed (0xFFFFFFFF means 'random')."""
+    value = DEFAULT_SEED if seed is None else seed & 0xFFFFFFFF
+    return 0xFFFFFFFE if value == 0xFFFFFFFF else value
+
+
+def call_params(request: ChatRequest) -> dict[str, Any]:
+    """The JSON-ready arguments of one generation: all that determines the answer."""
+    return {
+        "messages": request.message_dicts(),
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "stop": list(request.stop),
+        "seed": llama_seed(request.effective_seed()),
+    }
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to load a model. ``n_threads`` None lets llama.cpp choose."""
+
+    model_path: str
+    n_ctx: int = 2048
+    n_threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "n_threads": self.n_threads}
+
+
+class LlamaEngine:
+    """A llama-cpp-python model, loaded on :meth:`load`."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._llm: Any = None
+
+    def load(self) -> None:
+        """Load the model; raises :class:`ModelSpecError` when the file cannot be loaded."""
+        if self._llm is not None:
+            return
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise MissingExtraError("local", "The local GGUF backend", "llama_cpp") from exc
+        kwargs: dict[str, Any] = {
+            "model_path": self.settings.model_path,
+            "n_ctx": self.settings.n_ctx,
+            "verbose": False,
+        }
+        if self.settings.n_threads is not None:
+            # Both: llama-cpp-python defaults the batch (prompt) threads to every core, which
+            # oversubscribes the machine when several workers run side by side.
+            kwargs["n_threads"] = self.settings.n_threads
+            kwargs["n_threads_batch"] = self.settings.n_threads
+        try:
+            llm = llama_cpp.Llama(**kwargs)
+        except Exception as exc:
+            raise ModelSpecError(
+                f"Local model file '{self.settings.model_path}' could not be loaded: {exc}"
+            ) from exc
+        # verbose=False leaves llama.cpp printing errors to stderr; silence it completely:
+        # real failures surface as Python exceptions and become error responses.
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+        self._llm = llm
+
+    def _model(self) -> Any:
+        if self._llm is None:
+            self.load()
+        return self._llm
+
+    def complete(self, params: dict[str, Any]) -> ChatResponse:
+        """One generation from :func:`call_params`; failures become error responses."""
+        start = time.perf_counter()
+        try:
+            llm = self._model()
+            # Evaluate from a clean context: no prefix reuse, so an answer never depends on the
+            # previous request (and greedy decoding is bit-for-bit repeatable).
+            llm.reset()
+            result = llm.create_chat_completion(
+                messages=params["messages"],
+                temperature=params["temperature"],
+                top_p=params["top_p"],
+                top_k=0,
+                min_p=0.0,
+                repeat_penalty=1.0,
+                max_tokens=params["max_tokens"],
+                stop=params["stop"],
+                seed=params["seed"],
+            )
+            choice = result["choices"][0]
+            usage = result.get("usage") or {}
+            return ChatResponse(
+                text=choice["message"].get("content") or "",
+                finish_reason=choice.get("finish_reason"),
+                usage=Usage(
+                    prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                    completion_tokens=int(usage.get("completion_tokens", 0)),
+                    estimated=False,
+                ),
+                latency_s=time.perf_counter() - start,
+            )
+        except ModelSpecError:
+            raise
+        except Exception as exc:
+            return ChatResponse.failure(
+                f"{type(exc).__name__}: {exc}", kind=ERROR_KIND, latency_s=time.perf_counter() - start
+            )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the model's tokenizer (no BOS, no template)."""
+        return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+
+def system_info() -> str:
+    """llama.cpp's description of the CPU features this build uses."""
+    import llama_cpp
+
+    raw = llama_cpp.llama_print_system_info()
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip()

@@ -14,6 +14,7 @@ from typing import Sequence
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.operators.meta import MetaResult, meta_generate, template_sentences
+from promptopt.operators.proposals import ProposalGuard
 
 __all__ = [
     "DE_TEMPLATE",
@@ -120,6 +121,7 @@ async def evolve_ga(
     *,
     sampling: Sampling,
     first_sample: int = 0,
+    guard: ProposalGuard | None = None,
 ) -> list[MetaResult]:
     """One child instruction per (first, second) parent pair, from one meta batch.
 
@@ -133,6 +135,8 @@ async def evolve_ga(
         sampling=sampling,
         scaffolding=_GA_SCAFFOLDING,
         sample_indices=[first_sample + 2 * k for k in range(len(pairs))],
+        parents=list(pairs),
+        guard=guard,
     )
 
 
@@ -143,6 +147,7 @@ async def evolve_de(
     *,
     sampling: Sampling,
     first_sample: int = 0,
+    guard: ProposalGuard | None = None,
 ) -> list[MetaResult]:
     """One trial instruction per (donor_a, donor_b, best, current), from one meta batch.
 
@@ -156,4 +161,6 @@ async def evolve_de(
         sampling=sampling,
         scaffolding=_DE_SCAFFOLDING,
         sample_indices=[first_sample + 2 * k for k in range(len(jobs))],
+        parents=list(jobs),
+        guard=guard,
     )

@@ -2,8 +2,9 @@
 
 Every operator that writes instructions (initialization, crossover, mutation) goes through
 :func:`meta_generate`, so the rule "never let chatter become an instruction" lives in one place:
-only the content of an answer tag is ever used, and it is rejected when it is empty or merely an
-echo of the meta-prompt.
+only the content of an answer tag is ever used, and it is rejected when it is empty, cut off,
+merely an echo of the meta-prompt, or fails the run's :class:`ProposalRules` (a parent's copy, a
+leaked dataset example, out of length bounds, a known instruction).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Sequence
 
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling
+from promptopt.operators.proposals import REASONS, ProposalGuard, ProposalRules, check_proposal
 from promptopt.prompt import Prompt
 
 __all__ = [
@@ -156,8 +158,10 @@ class MetaResult:
     """The text an operator will use, and how it was obtained.
 
     ``ok`` is True when a generated text passed validation; otherwise the fallback was used
-    (``fell_back``). ``raw`` holds every raw output in attempt order ("" for a failed request) and
-    ``rejections`` why each rejected attempt was rejected, for the run journal.
+    (``fell_back``). ``raw`` holds every raw output in attempt order ("" for a failed request),
+    ``rejections`` why each rejected attempt was rejected (in words) and ``reasons`` the same as
+    codes of :data:`~promptopt.operators.proposals.REASONS`, for the journal and the summary.
+    ``attempts`` is 0 when the meta-prompt was not sent (its answers were rejected before).
     """
 
     text: str
@@ -166,6 +170,7 @@ class MetaResult:
     fell_back: bool
     raw: tuple[str, ...]
     rejections: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,17 +182,27 @@ class Offspring:
 
 
 def _validate(
-    response: ChatResponse, meta_prompt: str, tag: str, scaffolding: Sequence[str]
-) -> tuple[str | None, str]:
-    """(accepted text, "") or (None, why it was rejected)."""
+    response: ChatResponse,
+    meta_prompt: str,
+    tag: str,
+    scaffolding: Sequence[str],
+    parents: Sequence[str],
+    rules: ProposalRules,
+) -> tuple[str | None, str, str]:
+    """(accepted text, "", "") or (None, reason code, why in words)."""
     if not response.ok:
-        return None, f"request failed: {response.error}"
+        return None, "failed", f"request failed: {response.error}"
     text = extract_tagged(response.text, tag)
     if text is None:
-        return None, f"no non-empty <{tag}> answer"
+        if response.finish_reason == "length":
+            return None, "truncated", f"{REASONS['truncated']} (no complete <{tag}> answer)"
+        return None, "untagged", f"no non-empty <{tag}> answer"
     if is_echo(text, meta_prompt, scaffolding=scaffolding, tag=tag):
-        return None, "echo of the meta-prompt"
-    return text, ""
+        return None, "echo", "echo of the meta-prompt"
+    code = check_proposal(text, parents, rules)
+    if code is not None:
+        return None, code, REASONS[code]
+    return text, "", ""
 
 
 async def meta_generate(
@@ -199,58 +214,77 @@ async def meta_generate(
     tag: str = "prompt",
     scaffolding: Sequence[str] = (),
     sample_indices: Sequence[int] | None = None,
+    parents: Sequence[Sequence[str]] | None = None,
+    guard: ProposalGuard | None = None,
 ) -> list[MetaResult]:
     """One validated text per meta-prompt, in order.
 
     All meta-prompts go out in one batch (each as a single user message). Outputs with no tag, an
-    empty tag, an echo of the meta-prompt (:func:`is_echo`, with ``scaffolding``) or an error are
-    retried once, together in a second batch, with ``sample_index + 1``: a different cache entry,
-    so the retry can differ from the first answer and is still replayable. Still invalid → the
-    fallback text (``fell_back=True``).
+    empty or unclosed tag, an echo of the meta-prompt (:func:`is_echo`, with ``scaffolding``), a
+    failure of the guard's rules (:func:`~promptopt.operators.proposals.check_proposal`;
+    ``parents`` are the texts each proposal must not copy; without a guard, default rules) or an error are retried once, together in a second
+    batch, with ``sample_index + 1``: a different cache entry, so the retry can differ from the
+    first answer and is still replayable. Still invalid → the fallback text (``fell_back=True``).
 
     ``sample_indices`` (default all 0) set the first attempt's sample index; callers drawing
     several samples of one meta-prompt should space them by 2 so retries never collide with
-    another sample.
+    another sample. With a ``guard``, its memory applies: a meta-prompt whose answers were all
+    rejected before is asked with fresh sample indices, or not at all once it has failed
+    ``max_rounds`` times; every outcome is recorded in it.
     """
-    if len(fallbacks) != len(meta_prompts):
+    count = len(meta_prompts)
+    if len(fallbacks) != count:
         raise ValueError(
-            f"meta_generate: {len(meta_prompts)} meta-prompts but {len(fallbacks)} fallbacks; "
+            f"meta_generate: {count} meta-prompts but {len(fallbacks)} fallbacks; "
             "pass one fallback per meta-prompt"
         )
-    indices = list(sample_indices) if sample_indices is not None else [0] * len(meta_prompts)
-    if len(indices) != len(meta_prompts):
-        raise ValueError(
-            f"meta_generate: {len(meta_prompts)} meta-prompts but {len(indices)} sample indices"
-        )
+    indices = list(sample_indices) if sample_indices is not None else [0] * count
+    if len(indices) != count:
+        raise ValueError(f"meta_generate: {count} meta-prompts but {len(indices)} sample indices")
+    parent_texts = [tuple(p) for p in parents] if parents is not None else [()] * count
+    if len(parent_texts) != count:
+        raise ValueError(f"meta_generate: {count} meta-prompts but {len(parent_texts)} parent lists")
     if not meta_prompts:
         return []
+    rules = guard.rules if guard is not None else ProposalRules()
+    memory = guard.memory if guard is not None else None
+    if memory is not None:
+        indices = [i + memory.sample_offset(p) for p, i in zip(meta_prompts, indices)]
+    skipped = {i for i, p in enumerate(meta_prompts) if memory is not None and memory.exhausted(p)}
 
     def request(text: str, index: int) -> ChatRequest:
         return sampling.request((Message("user", text),), sample_index=index)
 
-    first = await meta.complete([request(p, i) for p, i in zip(meta_prompts, indices)])
-    raws: list[list[str]] = [[r.text if r.ok else ""] for r in first]
+    raws: list[list[str]] = [[] for _ in meta_prompts]
+    codes: list[list[str]] = [[] for _ in meta_prompts]
     why: list[list[str]] = [[] for _ in meta_prompts]
-    accepted: list[str | None] = []
-    for i, response in enumerate(first):
-        text, reason = _validate(response, meta_prompts[i], tag, scaffolding)
-        accepted.append(text)
-        if text is None:
-            why[i].append(reason)
+    accepted: list[str | None] = [None] * count
 
-    retry = [i for i, text in enumerate(accepted) if text is None]
-    if retry:
-        second = await meta.complete([request(meta_prompts[i], indices[i] + 1) for i in retry])
-        for i, response in zip(retry, second):
+    async def attempt(which: list[int], offset: int) -> None:
+        responses = await meta.complete([request(meta_prompts[i], indices[i] + offset) for i in which])
+        for i, response in zip(which, responses):
             raws[i].append(response.text if response.ok else "")
-            text, reason = _validate(response, meta_prompts[i], tag, scaffolding)
+            text, code, reason = _validate(
+                response, meta_prompts[i], tag, scaffolding, parent_texts[i], rules
+            )
             accepted[i] = text
             if text is None:
+                codes[i].append(code)
                 why[i].append(reason)
+
+    await attempt([i for i in range(count) if i not in skipped], 0)
+    retry = [i for i, text in enumerate(accepted) if text is None and i not in skipped]
+    if retry:
+        await attempt(retry, 1)
 
     results: list[MetaResult] = []
     for i, text in enumerate(accepted):
         ok = text is not None
+        if i in skipped:
+            codes[i].append("skipped")
+            why[i].append(REASONS["skipped"])
+        elif memory is not None:
+            memory.record(meta_prompts[i], ok)
         results.append(
             MetaResult(
                 text=text if text is not None else fallbacks[i],
@@ -259,6 +293,7 @@ async def meta_generate(
                 fell_back=not ok,
                 raw=tuple(raws[i]),
                 rejections=tuple(why[i]),
+                reasons=tuple(codes[i]),
             )
         )
     return results

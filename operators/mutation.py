@@ -12,6 +12,7 @@ from typing import Sequence
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.operators.meta import Offspring, meta_generate, template_sentences
+from promptopt.operators.proposals import ProposalGuard
 from promptopt.prompt import Prompt
 
 __all__ = ["MUTATION_TEMPLATE", "mutate", "mutate_detailed", "mutation_meta_prompt"]
@@ -40,15 +41,23 @@ def mutation_meta_prompt(task_description: str, instruction: str) -> str:
 
 
 async def mutate_detailed(
-    meta: LLMClient, task_description: str, prompts: Sequence[Prompt], *, sampling: Sampling
+    meta: LLMClient,
+    task_description: str,
+    prompts: Sequence[Prompt],
+    *,
+    sampling: Sampling,
+    guard: ProposalGuard | None = None,
 ) -> list[Offspring]:
-    """Like :func:`mutate`, with each result's :class:`MetaResult`."""
+    """Like :func:`mutate`, with each result's :class:`MetaResult` (an unchanged instruction is
+    rejected)."""
     results = await meta_generate(
         meta,
         [mutation_meta_prompt(task_description, p.instruction) for p in prompts],
         [p.instruction for p in prompts],
         sampling=sampling,
         scaffolding=_SCAFFOLDING,
+        parents=[(p.instruction,) for p in prompts],
+        guard=guard,
     )
     return [
         Offspring(Prompt(result.text, prompt.examples), result)

@@ -13,6 +13,7 @@ from typing import Sequence
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.operators.meta import MetaResult, meta_generate, template_sentences
+from promptopt.operators.proposals import ProposalGuard
 
 __all__ = ["OPRO_EXAMPLE", "OPRO_PAIR", "OPRO_TEMPLATE", "opro_meta_prompt", "propose_instructions"]
 
@@ -75,13 +76,16 @@ async def propose_instructions(
     sampling: Sampling,
     fallback: str,
     first_sample: int = 0,
+    shown: Sequence[str] = (),
+    guard: ProposalGuard | None = None,
 ) -> list[MetaResult]:
     """``n`` samples of one OPRO meta-prompt, in one batch (retries in a second).
 
     Sample ``k`` uses sample index ``first_sample + 2k`` (its retry ``+ 1``), so the samples are
     distinct cache entries; pass a different ``first_sample`` per step. A sample that stays
     invalid becomes ``fallback`` (the optimizer passes an instruction it already has, which the
-    candidate registry then drops as a duplicate).
+    candidate registry then drops as a duplicate). A proposal that repeats one of the ``shown``
+    instructions is rejected.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -92,4 +96,6 @@ async def propose_instructions(
         sampling=sampling,
         scaffolding=_SCAFFOLDING,
         sample_indices=[first_sample + 2 * k for k in range(n)],
+        parents=[tuple(shown)] * n,
+        guard=guard,
     )

@@ -14,6 +14,7 @@ from typing import Sequence
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.operators.meta import Offspring, meta_generate, template_sentences
+from promptopt.operators.proposals import ProposalGuard
 from promptopt.prompt import FewShot, Prompt
 
 __all__ = [
@@ -69,8 +70,10 @@ async def crossover_detailed(
     rng: random.Random,
     *,
     sampling: Sampling,
+    guard: ProposalGuard | None = None,
 ) -> list[Offspring]:
-    """Like :func:`crossover`, with each child's :class:`MetaResult`."""
+    """Like :func:`crossover`, with each child's :class:`MetaResult` (a child that copies a
+    parent's instruction is rejected)."""
     examples = [child_examples(a, b, rng) for a, b in pairs]
     results = await meta_generate(
         meta,
@@ -78,6 +81,8 @@ async def crossover_detailed(
         [a.instruction for a, _ in pairs],
         sampling=sampling,
         scaffolding=_SCAFFOLDING,
+        parents=[(a.instruction, b.instruction) for a, b in pairs],
+        guard=guard,
     )
     return [
         Offspring(Prompt(result.text, shots), result)

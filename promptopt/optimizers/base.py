@@ -20,7 +20,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
-from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 from promptopt.artifact import Artifact, ProvenanceRecord, ScoreRecord, TokenLengthRecord
 from promptopt.budget import Budget, BudgetExhausted, BudgetGuard
@@ -28,6 +29,7 @@ from promptopt.evaluation import EvalResult, evaluate
 from promptopt.llm.client import LLMClient
 from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
+from promptopt.operators.proposals import ProposalGuard, ProposalRules, ProposalStats
 from promptopt.optimizers.pareto import FrontPoint, pareto_front
 from promptopt.prompt import Prompt
 from promptopt.racing import ScoreBook, make_blocks
@@ -36,6 +38,9 @@ from promptopt.stats import Estimate, mean_interval
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
 from promptopt.tokens import token_lengths
+
+if TYPE_CHECKING:
+    from promptopt.operators.meta import MetaResult
 
 
 class OptimizerConfig(Protocol):
@@ -116,6 +121,8 @@ class OptimizationResult:
     spend: Mapping[str, RoleUsage]
     artifacts: Mapping[str, str] = field(default_factory=dict)
     optimizer: str = "capo"
+    #: Meta-LLM proposals per operator: asked, valid, rejected by reason, new prompts evaluated.
+    proposals: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def racing_saved(self) -> float:
@@ -222,6 +229,9 @@ class Optimizer(ABC):
         self.generation = 0
         self.history: list[tuple[int, float, float]] = []
         self.pool: tuple[Example, ...] = ()
+        #: Rules and memory every meta proposal goes through (rules get the data in run()).
+        self.proposals = ProposalGuard()
+        self.proposal_stats = ProposalStats()
         self._stored_spend = self._stored_spend_notes()
         self.spend_view = _CarriedLedger(downstream.ledger, self._carried_spend)
         self.guard = BudgetGuard(self.budget, self.spend_view, run_dir=run_dir.path if run_dir else None)
@@ -330,6 +340,8 @@ class Optimizer(ABC):
     def _prepare_data(self) -> None:
         cfg = self.config
         dev_all = self.task.dev
+        inputs = (str(v) for e in (*self.task.dev, *self.task.test) for v in e.inputs.values())
+        self.proposals = ProposalGuard(ProposalRules.for_data(inputs), self.proposals.memory)
         splits = self.task.splits(seed=self.seed, fewshot_pool_size=self._fewshot_pool_size(len(dev_all)))
         self.pool = splits.fewshot_pool
         self.dev: tuple[Example, ...] = splits.dev[: cfg.dev_size]
@@ -348,6 +360,26 @@ class Optimizer(ABC):
         )
 
     # -- candidates ----------------------------------------------------------------------------
+    def instruction_guard(self) -> ProposalGuard:
+        """The proposal guard for instruction-only optimizers: a known instruction is a duplicate."""
+        return self.proposals.knowing(info.prompt.instruction for info in self.candidates.values())
+
+    def _note_proposals(self, operator: str, results: Sequence[MetaResult]) -> None:
+        """Count and journal one batch of meta proposals (why each rejected attempt failed)."""
+        reasons: Counter[str] = Counter()
+        for result in results:
+            self.proposal_stats.count(operator, result.ok, result.reasons)
+            reasons.update(result.reasons)
+        self._record(
+            "proposals",
+            generation=self.generation,
+            operator=operator,
+            asked=len(results),
+            valid=sum(1 for r in results if r.ok),
+            retried=sum(1 for r in results if r.attempts > 1),
+            rejected=dict(sorted(reasons.items())),
+        )
+
     async def _add_candidates(
         self, prompts: Sequence[Prompt], operator: str, parents: Sequence[tuple[str, ...]]
     ) -> list[str]:
@@ -360,6 +392,7 @@ class Optimizer(ABC):
                 continue
             seen.add(prompt.hash)
             fresh.append((prompt, origin))
+        self.proposal_stats.count_registered(operator, len(fresh), len(prompts) - len(fresh))
         lengths = await token_lengths([p.text() for p, _ in fresh], self.downstream)
         ids = []
         for (prompt, origin), length in zip(fresh, lengths):
@@ -616,6 +649,7 @@ class Optimizer(ABC):
             spend=self.spend_view.snapshot(),
             artifacts=artifacts,
             optimizer=self.name,
+            proposals=self.proposal_stats.to_dict(),
         )
         if self.run_dir is not None:
             self.run_dir.write_summary(result.summary())
@@ -654,5 +688,6 @@ def summary_of(result: OptimizationResult) -> dict[str, Any]:
             "saved": round(result.racing_saved, 4),
         },
         "spend": {role: usage.to_dict() for role, usage in sorted(result.spend.items())},
+        "proposals": dict(result.proposals),
         "artifacts": dict(result.artifacts),
     }

@@ -121,16 +121,24 @@ class CAPO(Optimizer):
         from promptopt.operators import (
             apply_fewshot_edit,
             build_fewshots,
-            crossover,
-            mutate,
+            crossover_detailed,
+            mutate_detailed,
             plan_fewshot_edits,
         )
 
         cfg = self.config
         pairs = [tuple(self.rng.sample(self.population, 2)) for _ in range(cfg.offspring)]
         parents = [(self.candidates[a].prompt, self.candidates[b].prompt) for a, b in pairs]
-        children = await crossover(self.meta, self.task.description, parents, self.rng, sampling=cfg.meta_sampling)
-        children = await mutate(self.meta, self.task.description, children, sampling=cfg.meta_sampling)
+        crossed = await crossover_detailed(
+            self.meta, self.task.description, parents, self.rng, sampling=cfg.meta_sampling, guard=self.proposals
+        )
+        self._note_proposals("crossover", [child.meta for child in crossed])
+        mutated = await mutate_detailed(
+            self.meta, self.task.description, [child.prompt for child in crossed],
+            sampling=cfg.meta_sampling, guard=self.proposals,
+        )
+        self._note_proposals("mutation", [child.meta for child in mutated])
+        children = [child.prompt for child in mutated]
         edits = plan_fewshot_edits(len(children), self.rng)
         additions: list[tuple[int, Example]] = []
         for index, edit in enumerate(edits):

@@ -76,7 +76,9 @@ class EvoPromptGA(ZeroShotBaseline):
             [(instruction[a], instruction[b]) for a, b in pairs],
             sampling=cfg.meta_sampling,
             first_sample=2 * cfg.offspring * (self.generation - 1),
+            guard=self.instruction_guard(),
         )
+        self._note_proposals("ga", results)
         children = await self._add_scored([Prompt(r.text) for r in results], "ga", list(pairs))
         self.population = self._rank(self.population + children)[: cfg.population]
         self._record_population()
@@ -106,7 +108,9 @@ class EvoPromptDE(ZeroShotBaseline):
             [tuple(text[c] for c in job) for job in jobs],  # type: ignore[misc]
             sampling=self.config.meta_sampling,
             first_sample=2 * len(members) * (self.generation - 1),
+            guard=self.instruction_guard(),
         )
+        self._note_proposals("de", results)
         trials = [Prompt(r.text) for r in results]
         registered = await self._add_scored(trials, "de", jobs)
         new = set(registered)

@@ -75,7 +75,10 @@ class OPRO(ZeroShotBaseline):
             sampling=cfg.meta_sampling,
             fallback=self.candidates[shown[0]].prompt.instruction,
             first_sample=2 * cfg.proposals * (self.generation - 1),
+            shown=[self.candidates[c].prompt.instruction for c in ascending],
+            guard=self.instruction_guard(),
         )
+        self._note_proposals("opro", results)
         new = await self._add_scored([Prompt(r.text) for r in results], "opro", [(shown[0],)] * len(results))
         self.population = self._rank(shown + new)[: cfg.max_shown]
         self._record_population()

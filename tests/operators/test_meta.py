@@ -106,7 +106,7 @@ async def test_still_invalid_falls_back(server_factory, client_for):
     [result] = await meta_generate(meta, ["meta"], ["fallback"], sampling=Sampling())
     assert result == result.__class__(
         text="fallback", ok=False, attempts=2, fell_back=True,
-        raw=("chatter", "<prompt> </prompt>"), rejections=result.rejections,
+        raw=("chatter", "<prompt> </prompt>"), rejections=result.rejections, reasons=("untagged", "untagged"),
     )
     assert len(result.rejections) == 2
     await meta.aclose()

@@ -86,6 +86,15 @@ async def test_search_beats_the_initial_prompts_and_is_deterministic(server_fact
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["optimizer"] == name and summary["best"]["candidate"] == result.best_id
+    # the proposal counts: what was asked, what came back usable, what was evaluated
+    operator = {"opro": "opro", "evoprompt-ga": "ga", "evoprompt-de": "de"}[name]
+    counts = summary["proposals"]["per_operator"][operator]
+    batches = [e for e in events if e["event"] == "proposals"]
+    assert counts["asked"] == sum(e["asked"] for e in batches) > 0
+    assert counts["valid"] == sum(e["valid"] for e in batches)
+    assert sum(counts["rejected"].values()) == sum(sum(e["rejected"].values()) for e in batches)
+    assert counts["new_prompts_evaluated"] == len(result.candidates) - len(initial) >= 5
+    assert summary["proposals"]["new_prompts_evaluated"] == counts["new_prompts_evaluated"]
     artifacts = tmp_path / "run" / "artifacts"
     assert json.loads((artifacts / "best.json").read_text())["provenance"]["optimizer"] == name
     assert (artifacts / "initial.json").is_file() and len(list((artifacts / "front").glob("*.json"))) >= 1
@@ -108,10 +117,14 @@ async def test_opro_shows_the_best_scored_instructions_in_ascending_order(server
     text = {e["candidate"]: e["prompt"]["instruction"] for e in events if e["event"] == "candidate"}
     steps = [e for e in events if e["event"] == "meta_prompt"]
     assert len(steps) == 2
-    for step in steps:
+    proposals = [e for e in events if e["event"] == "proposals"]
+    assert [e["asked"] for e in proposals] == [5, 5]
+    for step, asked in zip(steps, proposals):
         prompts = [p for p in log.prompts if all(text[c] in p for c in step["shown"])]
-        # one meta-prompt per step, sampled `proposals` times (no retries: the answers are valid)
-        assert len(prompts) == 5 and len(set(prompts)) == 1
+        # one meta-prompt per step, sampled `proposals` times, plus one retry per proposal that
+        # repeated a known instruction (the scripted meta keeps feature words, so some do)
+        assert len(prompts) == 5 + asked["retried"] and len(set(prompts)) == 1
+        assert sum(asked["rejected"].values()) >= asked["retried"]
         shown = re.findall(r"Instruction:\n(.*)\nScore: (\d+)", prompts[0])
         # the best max_shown of everything scored before this step, lowest score first
         assert [t for t, _ in shown] == [text[c] for c in step["shown"]]
@@ -164,17 +177,21 @@ async def test_evoprompt_de_combines_two_donors_the_best_and_the_current(server_
     text = {e["candidate"]: e["prompt"]["instruction"] for e in events if e["event"] == "candidate"}
     populations = [e["candidates"] for e in events if e["event"] in ("initial_population", "survivors")]
     de_prompts = [p for p in log.prompts if "Donor instruction A:" in p]
-    assert len(de_prompts) == 8  # one trial per member (4) and generation (2)
+    retried = [e["retried"] for e in events if e["event"] == "proposals"]
+    # one trial per member (4) and generation (2), plus a retry for each rejected first answer
+    assert len(de_prompts) == 8 + sum(retried)
+    starts = [0, 4 + retried[0]]
     for generation, members in enumerate(populations[:2]):
         ranked = sorted(members, key=lambda c: -scores[c])
-        for prompt in de_prompts[4 * generation : 4 * generation + 4]:
+        first = de_prompts[starts[generation]:][:4]
+        for prompt in first:
             parts = dict(re.findall(r"(Donor instruction A|Donor instruction B|Best instruction so far|"
                                     r"Current instruction):\n(.*)", prompt))
             a, b, best, current = (parts[k] for k in ("Donor instruction A", "Donor instruction B",
                                                       "Best instruction so far", "Current instruction"))
             assert best == text[ranked[0]] and len({a, b, current}) == 3
             assert {a, b, current} <= {text[c] for c in members}
-        currents = [re.search(r"Current instruction:\n(.*)", p).group(1) for p in de_prompts[4 * generation:][:4]]
+        currents = [re.search(r"Current instruction:\n(.*)", p).group(1) for p in first]
         assert sorted(currents) == sorted(text[c] for c in members)  # every member is a current once
     replacements = [e for e in events if e["event"] == "replacement"]
     assert replacements and all(new > old for old, new in (e["scores"] for e in replacements))

@@ -113,6 +113,12 @@ async def test_collapsed_population_stops_on_no_improvement(server_factory, tmp_
     )
     assert "no improvement" in result.stop_reason
     assert result.generations <= 4
+    # the constant answer copies a parent or is a known instruction: every proposal is rejected,
+    # and a meta-prompt rejected twice is not asked again
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    per = summary["proposals"]["per_operator"]
+    assert per["crossover"]["rejected"].get("parent_copy", 0) > 0
+    assert summary["proposals"]["new_prompts_evaluated"] <= 1
 
 
 @pytest.mark.asyncio

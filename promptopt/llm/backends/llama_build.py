@@ -110,7 +110,7 @@ def _build_into(folder: Path, python: str) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     env = {**os.environ, "CMAKE_ARGS": cmake_args(), "FORCE_CMAKE": "1"}
-    print(f"building llama-cpp-python {LLAMA_CPP_VERSION} portably (about 5 minutes on 2 cores)",
+    print(f"building llama-cpp-python {LLAMA_CPP_VERSION} portably (about 8 minutes on 2 cores)",
           flush=True)
     code = _pip(
         python, "wheel", "-q", "--no-cache-dir", "--no-deps", "--no-binary", "llama-cpp-python",

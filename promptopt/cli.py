@@ -195,10 +195,8 @@ def models(
     from promptopt.llm.availability import backend_report, probe_local_model
 
     report = backend_report()
-    local = report["embedded_model_installed"] and next(
-        row for row in report["backends"] if row["name"] == "local"
-    )["available"]
-    if probe and local:
+    local = next(row for row in report["backends"] if row["name"] == "local")
+    if (probe or check) and local["available"]:  # --check needs the probe's answer
         report["local_probe"] = probe_local_model()
     if as_json:
         _emit_json(report)

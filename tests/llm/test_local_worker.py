@@ -237,7 +237,7 @@ def test_sigill_names_the_reinstall_command_and_is_not_restarted(monkeypatch):
     asyncio.run(scenario())
 
 
-def test_the_worker_exits_when_its_parent_is_killed():
+def test_the_worker_exits_at_once_when_its_parent_is_killed():
     code = (
         "import asyncio, time\n"
         "from promptopt.llm.backends.local import LocalBackend\n"
@@ -245,15 +245,17 @@ def test_the_worker_exits_when_its_parent_is_killed():
         "b = LocalBackend()\n"
         "asyncio.run(b.complete([ChatRequest.user('Hi', max_tokens=1)]))\n"
         "print(b.pool.pids[0], flush=True)\n"
-        "time.sleep(60)\n"
+        "long = ChatRequest.user('Write a very long story about the sea.', max_tokens=1500)\n"
+        "asyncio.run(b.complete([long] * 4))\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline())
         assert _pid_alive(worker)
+        time.sleep(0.5)  # the worker is now decoding a long story for the parent
         parent.kill()
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 5  # at once, not after the story
         while _pid_alive(worker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _pid_alive(worker), "the worker outlived its parent"

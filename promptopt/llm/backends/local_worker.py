@@ -9,7 +9,7 @@ Protocol: one JSON object per line. The parent writes requests on our stdin
 we answer on the original stdout (``{"id": 7, "response": {...}}``, ``{"id": 8, "count": 3}``),
 after announcing ``{"id": 0, "ready": {...}}`` once the model is loaded. File descriptor 1 is
 pointed at stderr before llama.cpp is loaded, so whatever native code prints cannot corrupt the
-protocol. End of stdin means the parent is gone or done: we exit.
+protocol. End of stdin means the parent is gone or done: we exit at once, mid-generation if need be.
 
 ``PROMPTOPT_WORKER_TEST_SIGNAL=SIGILL`` (tests only) makes the worker raise that signal when its
 first generation request arrives, to exercise crash handling without a broken build.
@@ -44,11 +44,13 @@ def _send(stream: BinaryIO, message: dict[str, Any]) -> None:
     stream.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
-def _read_stdin(inbox: "queue.Queue[dict[str, Any] | None]") -> None:
+def _read_stdin(inbox: "queue.Queue[dict[str, Any]]") -> None:
     for line in sys.stdin.buffer:
         if line.strip():
             inbox.put(json.loads(line))
-    inbox.put(None)
+    # End of input: the parent is done or dead, and nobody will read an answer. Exit now rather
+    # than after the generation in progress (which may run for a minute on a slow model).
+    os._exit(0)
 
 
 def _raise_test_signal() -> None:
@@ -70,7 +72,7 @@ def _answer(engine: LlamaEngine, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(settings: EngineSettings) -> int:
-    """Load the model, announce readiness, answer until stdin closes."""
+    """Load the model, announce readiness, answer until stdin closes (then the process exits)."""
     out = _protocol_stream()
     engine = LlamaEngine(settings)
     try:
@@ -80,16 +82,15 @@ def serve(settings: EngineSettings) -> int:
         _send(out, {"id": 0, "error": str(exc)})
         return 1
     _send(out, {"id": 0, "ready": {"pid": os.getpid(), "system_info": info}})
-    inbox: "queue.Queue[dict[str, Any] | None]" = queue.Queue()
+    inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
     threading.Thread(target=_read_stdin, args=(inbox,), daemon=True).start()
-    while (message := inbox.get()) is not None:
+    while True:  # ends in _read_stdin, at the end of the input
+        message = inbox.get()
         try:
             reply = _answer(engine, message)
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the worker
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         _send(out, {"id": message.get("id"), **reply})
-    engine.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

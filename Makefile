@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench bench-optimizers clean
+.PHONY: setup demo test bench bench-optimizers models clean
 
 $(VENV)/.installed: pyproject.toml promptopt/llm/backends/llama_build.py
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ BENCH_OPTIMIZERS_FLAGS := --optimizers capo,opro,evoprompt-ga,evoprompt-de,initi
 	--meta-max-tokens 80 --renderer chat --no-answer-tags
 bench-optimizers: setup
 	$(VENV)/bin/promptopt bench $(BENCH_OPTIMIZERS_FLAGS) --out runs/bench-optimizers --resume
+
+# The catalog's named local models (local:qwen2.5-coder-0.5b), fetched and verified once.
+models: setup
+	$(PY) bench/get_models.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -101,18 +101,16 @@ class WorkerPool:
             self._fatal = death
 
     def report_death(self, death: WorkerDeath) -> None:
-        """Remember a death seen mid-batch and say it on one line (once per worker)."""
+        """Remember a death and, when the worker will be restarted, say so on one line."""
         with self._lock:
             first = self._last_death is not death
             self._record(death)
-        if first and death.restartable:
-            action = (
-                f"restarting it (restart {self.restarts + 1} of {self.max_restarts}); its unanswered "
-                "requests are sent again"
-                if self.restarts < self.max_restarts
-                else f"no restarts left (max_restarts={self.max_restarts}): stopping"
+        # Without a restart left, or for SIGILL, the next batch raises the error that says it.
+        if first and death.restartable and self.restarts < self.max_restarts:
+            _log.warning(
+                "%s; restarting it (restart %d of %d); its unanswered requests are sent again",
+                death.describe(), self.restarts + 1, self.max_restarts,
             )
-            _log.warning("%s; %s", death.describe(), action)
 
     async def complete(self, params: Sequence[dict[str, Any]]) -> list[ChatResponse]:
         """One response per parameter set, in order; a worker's death fails only what it held."""

@@ -261,3 +261,14 @@ def test_the_worker_exits_at_once_when_its_parent_is_killed():
         assert not _pid_alive(worker), "the worker outlived its parent"
     finally:
         parent.kill()
+
+
+def test_a_worker_that_does_not_load_in_time_is_stopped():
+    from promptopt.errors import ModelSpecError
+    from promptopt.llm.backends.llama_engine import EngineSettings
+    from promptopt.llm.backends.local_process import WorkerProcess
+
+    worker = WorkerProcess(EngineSettings(str(embedded_model_path())))
+    with pytest.raises(ModelSpecError, match="did not load the model within"):
+        worker.wait_ready(0.01)
+    assert not _pid_alive(worker.pid)

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before 3.11
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -113,7 +114,7 @@ class WorkerProcess:
         """Block until the model is loaded; raises :class:`WorkerDied` or :class:`ModelSpecError`."""
         try:
             return self.ready.result(timeout=timeout_s)
-        except TimeoutError:
+        except FutureTimeout:
             self.close()
             raise ModelSpecError(
                 f"the embedded model's worker process did not load the model within {timeout_s:.0f} s"

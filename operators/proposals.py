@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 __all__ = [
@@ -73,8 +73,7 @@ class ProposalRules:
         return cls(examples=tuple(sorted(t for t in texts if len(t) >= limit)), **changes)
 
     def with_known(self, instructions: Iterable[str]) -> "ProposalRules":
-        return ProposalRules(self.min_words, self.max_words, self.examples, self.min_example_chars,
-                             frozenset(normalize(i) for i in instructions))
+        return replace(self, known=frozenset(normalize(i) for i in instructions))
 
 
 def check_proposal(text: str, parents: Iterable[str], rules: ProposalRules) -> str | None:

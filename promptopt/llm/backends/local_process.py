@@ -68,8 +68,8 @@ class WorkerDeath:
         line = f"the embedded model's worker process (pid {self.pid}) {what}"
         if number == signal.SIGILL:
             return f"{line}. Reinstall llama-cpp-python built portably: {reinstall_command(sys.executable)}"
-        last = self.stderr_tail.strip().splitlines()[-1:] if self.stderr_tail.strip() else []
-        return f"{line}; its last message: {last[0][:300]}" if last else line
+        said = self.stderr_tail.strip().splitlines()
+        return f"{line}; its last message: {said[-1][:300]}" if said else line
 
 
 class WorkerDied(Exception):

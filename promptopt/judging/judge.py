@@ -139,27 +139,37 @@ def _as_int(value: Any) -> int | None:
 
 
 def _json_object(text: str) -> Any:
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end <= start:
+    """The first JSON object in ``text``; what follows it is ignored.
+
+    Real judges add chatter after the object, or close it twice (Qwen2.5-0.5B wrote
+    ``{"items": [...]}}``): decoding stops at the end of the first complete value.
+    """
+    start = text.find("{")
+    if start == -1:
         raise ValueError("no JSON object in the answer")
     try:
-        return json.loads(text[start : end + 1])
+        value, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the JSON does not parse ({exc.msg})") from None
+    return value
 
 
 def parse_judgement(text: str, rubric: Rubric) -> tuple[ItemScore, ...]:
     """Per-item scores from a judge answer, clipped to [0, max]; ValueError says what is wrong.
 
     Accepted shapes: ``{"items": [{"name", "rationale", "score"}, ...]}`` (entries matched by
-    name, or by position when the names are missing and the count is right) and
+    name, or by position when the count is right and the names are missing or none of them is a
+    rubric item's: small judges put the passage's subject in ``name``) and
     ``{"<item name>": <score>, ...}``.
     """
     data = _json_object(text)
     found: dict[str, tuple[Any, str]] = {}
     if isinstance(data, Mapping) and isinstance(data.get("items"), list):
         entries = [e for e in data["items"] if isinstance(e, Mapping)]
-        named = all(isinstance(e.get("name"), str) for e in entries)
+        names = set(rubric.names)
+        named = all(isinstance(e.get("name"), str) for e in entries) and any(
+            str(e["name"]).strip() in names for e in entries
+        )
         for position, entry in enumerate(entries):
             if named:
                 key = str(entry["name"]).strip()

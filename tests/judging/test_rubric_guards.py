@@ -65,6 +65,20 @@ def test_judgement_scores_are_clipped_and_reward_is_the_mean_share():
         parse_judgement('{"a": 1, "b": "great"}', rubric)
 
 
+def test_judgement_parser_survives_what_a_real_small_judge_wrote():
+    # Qwen2.5-Coder-0.5B as judge: the passage's place in "name", and the object closed twice
+    rubric = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 10}]})
+    items = parse_judgement('{"items": [{"name": "Oshaven", "rationale": "fine", "score": 10}]}}', rubric)
+    assert [(i.name, i.score, i.rationale) for i in items] == [("a", 10, "fine")]
+    assert parse_judgement('Here: {"a": 3} and that is all. {"b": 1}', rubric)[0].score == 3
+    two = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 4},
+                                      {"name": "b", "description": "d", "max": 4}]})
+    with pytest.raises(ValueError, match="no score for item 'b'"):  # one known name: matched by name only
+        parse_judgement('{"items": [{"name": "a", "score": 1}, {"name": "x", "score": 2}]}', two)
+    with pytest.raises(ValueError, match="does not parse"):  # cut off at max_tokens
+        parse_judgement('{"items": [{"name": "a", "rationale": "The passage', rubric)
+
+
 def test_guards_catch_empty_echo_length_and_language():
     config = GuardConfig(min_words=2, max_words=30, language="en")
     passage = "Varholt is a river town in the northern hills. It is best known for its stone bridges."

@@ -17,6 +17,7 @@ from promptopt.prompt import FewShot, Prompt
 from promptopt.tasks.parsers import normalize_number
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
+from promptopt.operators.proposals import normalize
 
 __all__ = [
     "FEWSHOT_EDITS",
@@ -45,10 +46,6 @@ def sample_fewshot_examples(
     return rng.sample(list(pool), min(n, len(pool)))
 
 
-def _normalized(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def answers_match(predicted: str, target: str) -> bool:
     """Same answer after the same normalization on both sides.
 
@@ -56,7 +53,7 @@ def answers_match(predicted: str, target: str) -> bool:
     they are compared numerically ("1,000" equals "1000.0"). Normalizing only one side, as the
     reference did, silently disables reasoning shots on tasks whose labels are capitalized.
     """
-    a, b = _normalized(predicted), _normalized(target)
+    a, b = normalize(predicted), normalize(target)
     x, y = normalize_number(a), normalize_number(b)
     if x is not None and y is not None:
         return x == y

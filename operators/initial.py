@@ -13,6 +13,7 @@ from typing import Sequence
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.operators.meta import meta_generate, template_sentences
+from promptopt.operators.proposals import normalize
 
 __all__ = [
     "FILL_TEMPLATES",
@@ -67,10 +68,6 @@ FILL_TEMPLATES: tuple[str, ...] = (
 _SCAFFOLDING = template_sentences(INITIAL_TEMPLATE) + template_sentences(REFERENCE_BLOCK)
 
 
-def _key(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def initial_meta_prompt(task_description: str, given: str | None, index: int) -> str:
     """The meta-prompt for the ``index``-th generated instruction (its angle cycles)."""
     reference = REFERENCE_BLOCK.format(given=given.strip()) if given else ""
@@ -87,7 +84,7 @@ def fill_instructions(task_description: str, taken: Sequence[str], count: int) -
     Distinctness ignores case and whitespace. An empty description falls back to a generic one.
     """
     base = task_description.strip() or "Solve the task described by the input."
-    seen = {_key(text) for text in taken}
+    seen = {normalize(text) for text in taken}
     out: list[str] = []
     k = 0
     while len(out) < count:
@@ -96,8 +93,8 @@ def fill_instructions(task_description: str, taken: Sequence[str], count: int) -
         else:
             text = f"{base}\n(Variant {k + 1}.)"
         k += 1
-        if _key(text) not in seen:
-            seen.add(_key(text))
+        if normalize(text) not in seen:
+            seen.add(normalize(text))
             out.append(text)
     return out
 
@@ -127,8 +124,8 @@ async def initial_instructions(
     seen: set[str] = set()
     for text in given:
         text = text.strip()
-        if text and _key(text) not in seen:
-            seen.add(_key(text))
+        if text and normalize(text) not in seen:
+            seen.add(normalize(text))
             kept.append(text)
     if len(kept) >= 2 or len(kept) >= n:
         return kept
@@ -144,8 +141,8 @@ async def initial_instructions(
         sample_indices=[2 * k for k in range(missing)],
     )
     for result in results:
-        if result.ok and _key(result.text) not in seen:
-            seen.add(_key(result.text))
+        if result.ok and normalize(result.text) not in seen:
+            seen.add(normalize(result.text))
             kept.append(result.text)
     kept.extend(fill_instructions(task_description, kept, n - len(kept)))
     return kept

@@ -17,7 +17,13 @@ from typing import Sequence
 
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling
-from promptopt.operators.proposals import REASONS, ProposalGuard, ProposalRules, check_proposal
+from promptopt.operators.proposals import (
+    REASONS,
+    ProposalGuard,
+    ProposalRules,
+    check_proposal,
+    normalize,
+)
 from promptopt.prompt import Prompt
 
 __all__ = [
@@ -85,10 +91,6 @@ def extract_tagged(text: str, tag: str = "prompt") -> str | None:
     return content or None
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def template_sentences(template: str) -> tuple[str, ...]:
     """The fixed sentences of a ``str.format`` template (placeholders removed).
 
@@ -124,15 +126,15 @@ def is_echo(
        markup. Texts embedded in the meta-prompt (a parent instruction, the task description)
        are not scaffolding, so repeating them is allowed.
     """
-    cand = _norm(candidate)
+    cand = normalize(candidate)
     if not cand:
         return False
-    meta = _norm(meta_prompt)
+    meta = normalize(meta_prompt)
     matcher = difflib.SequenceMatcher(None, cand, meta, autojunk=False)
     if matcher.real_quick_ratio() >= ECHO_RATIO and matcher.quick_ratio() >= ECHO_RATIO:
         if matcher.ratio() >= ECHO_RATIO:
             return True
-    if any(_norm(span) == cand for span in _tagged_spans(meta_prompt, tag)):
+    if any(normalize(span) == cand for span in _tagged_spans(meta_prompt, tag)):
         return True
     core = cand.strip(" .!?:,;")
     opening, closing = _tag_patterns(tag)
@@ -145,7 +147,7 @@ def is_echo(
         # Split at tag markup (an extracted answer never contains its own tags) and at clause
         # breaks (an echo often stops mid-sentence).
         for fragment in re.split(r"[,;]", _ANY_TAG.sub(";", sentence)):
-            key = _norm(fragment).strip(" .!?:,;")
+            key = normalize(fragment).strip(" .!?:,;")
             if len(key.split()) < _MIN_SENTENCE_WORDS or key not in meta:
                 continue
             if key in cand or (len(core.split()) >= _MIN_SENTENCE_WORDS and core in key):
@@ -222,8 +224,8 @@ async def meta_generate(
     All meta-prompts go out in one batch (each as a single user message). Outputs with no tag, an
     empty or unclosed tag, an echo of the meta-prompt (:func:`is_echo`, with ``scaffolding``), a
     failure of the guard's rules (:func:`~promptopt.operators.proposals.check_proposal`;
-    ``parents`` are the texts each proposal must not copy; without a guard, default rules) or an error are retried once, together in a second
-    batch, with ``sample_index + 1``: a different cache entry, so the retry can differ from the
+    ``parents`` are the texts each proposal must not copy; without a guard, default rules) or an
+    error are retried once, together in a second batch, with ``sample_index + 1``: a different cache entry, so the retry can differ from the
     first answer and is still replayable. Still invalid → the fallback text (``fell_back=True``).
 
     ``sample_indices`` (default all 0) set the first attempt's sample index; callers drawing

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench bench-optimizers models clean
+.PHONY: setup demo test bench bench-optimizers bench-optimizers-real bench-mpo-real bench-plan-real models clean
 
 $(VENV)/.installed: pyproject.toml promptopt/llm/backends/llama_build.py
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,28 @@ BENCH_OPTIMIZERS_FLAGS := --optimizers capo,opro,evoprompt-ga,evoprompt-de,initi
 	--meta-max-tokens 80 --renderer chat --no-answer-tags
 bench-optimizers: setup
 	$(VENV)/bin/promptopt bench $(BENCH_OPTIMIZERS_FLAGS) --out runs/bench-optimizers --resume
+
+# The same table with real meta answers: downstream SmolLM2-135M, meta-LLM Qwen2.5-Coder-0.5B
+# (`make models` fetches it), then the CAPO paper's setup on sst2 with the 0.5B model in both
+# roles. Sized for 2 CPU cores (see README "Comparing optimizers" for measured times).
+REAL_META := local:qwen2.5-coder-0.5b
+BENCH_REAL_FLAGS := --optimizers capo,opro,evoprompt-ga,evoprompt-de,initial --seeds 42,43,44 \
+	--data-dir $(DATA_DIR) --budget-tokens 12000 --test-limit 30 --population 4 --offspring 4 --dev-size 8 \
+	--block-size 4 --max-shots 1 --max-tokens 16 --meta-max-tokens 100 --renderer chat --no-answer-tags
+bench-optimizers-real: models
+	$(VENV)/bin/promptopt bench $(BENCH_REAL_FLAGS) --tasks sst2,subj,agnews --model local --meta-model $(REAL_META) \
+		--out runs/bench-optimizers-real --resume
+	$(VENV)/bin/promptopt bench $(BENCH_REAL_FLAGS) --tasks sst2 --model $(REAL_META) \
+		--out runs/bench-optimizers-real-qwen --resume
+
+# MPO's padding hack with a real judge and meta-judge: fixed vs evolving rubric (minutes).
+bench-mpo-real: models
+	$(PY) bench/mpo_hack.py --meta-model $(REAL_META) --judge-model $(REAL_META) --out runs/bench-mpo-real
+
+# CaPo (full, plan-only) and the CoELA-style team with every agent on the 0.5B model, next to the
+# scripted greedy and claims teams, on the first 6 test24 episodes.
+bench-plan-real: models
+	$(PY) bench/plan_real.py --model $(REAL_META) --episodes 6 --out runs/bench-plan-real
 
 # The catalog's named local models (local:qwen2.5-coder-0.5b), fetched and verified once.
 models: setup

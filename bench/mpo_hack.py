@@ -6,13 +6,14 @@ the run's final rubric, its held-out evaluator score, and the number that decide
 check (at most 20 words, names the place) of the final prompt on the test split, which no judge
 touches. Also the rubric versions, every meta-step outcome, judge errors and spend per role.
 
-Default: the embedded model (``local``) as target, judge and meta-judge, sized to finish in about
-ten minutes on 2 cores (run it under ``flock /work/coord/cpu.lock``). A ~135M model is not a
-capable judge; the point of running it is that the whole loop works on it and that its numbers
-are reported as they are. Pass ``--model openai:MODEL@URL`` (and ``--judge-model`` /
-``--meta-judge-model``) to run the same benchmark on a served model.
+Default: the embedded model (``local``) as target, judge and meta-judge. A ~135M model is not a
+capable judge; pass ``--judge-model local:qwen2.5-coder-0.5b`` (``make models`` fetches it; that is
+``make bench-mpo-real``) for a judge and meta-judge that follow the JSON formats, sized to finish
+in about ten minutes on 2 cores. Pass ``--model openai:MODEL@URL`` (and ``--judge-model`` /
+``--meta-judge-model``) to run the same benchmark on a served model. Rerunning with the same
+``--out`` continues both runs from their journals and the shared cache.
 
-    flock /work/coord/cpu.lock python bench/mpo_hack.py --out /tmp/mpo_hack
+    python bench/mpo_hack.py --judge-model local:qwen2.5-coder-0.5b --out runs/mpo-hack
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def one_run(args: argparse.Namespace, evolve: bool, out: Path, cache: Resp
         brief_summary.load(),
         optimizer="mpo",
         model=args.model,
+        meta_model=args.meta_model,
         judge_model=args.judge_model,
         meta_judge_model=args.meta_judge_model,
         budget=Budget.from_options(generations=args.generations),
@@ -82,6 +84,7 @@ async def one_run(args: argparse.Namespace, evolve: bool, out: Path, cache: Resp
         config=config,
         initial_prompts=INITIAL,
         run_dir=run,
+        resume=(run / "config.json").exists(),
         cache=cache,
     )
     wall = time.monotonic() - started
@@ -89,6 +92,8 @@ async def one_run(args: argparse.Namespace, evolve: bool, out: Path, cache: Resp
     judge_errors = sum(sum(e.get("judge_errors", {}).values()) for e in events if e["event"] == "evaluation")
     judged = sum(len(e["scores"]) for e in events if e["event"] == "evaluation") * args.block
     guard_trips = sum(sum(e.get("parse_failures", {}).values()) for e in events if e["event"] == "evaluation")
+    judge = result.spend.get("judge")
+    outcomes = [s["outcome"] for s in result.meta_steps]
     return {
         "mode": "evolving" if evolve else "fixed",
         "best": result.best.instruction,
@@ -100,6 +105,11 @@ async def one_run(args: argparse.Namespace, evolve: bool, out: Path, cache: Resp
         "judge_errors": judge_errors,
         "guard_trips": guard_trips,
         "judged_outputs": judged,
+        # verdicts the judge model was asked for (guard trips never reach it)
+        "judge_verdicts": judged - guard_trips,
+        "judge_calls": 0 if judge is None else judge.requests + judge.cache_hits,
+        "rubrics_accepted": outcomes.count("accepted"),
+        "rubrics_refused": outcomes.count("refused"),
         "spend": {role: u.to_dict() for role, u in sorted(result.spend.items())},
         "wall_s": wall,
         "_prompt": result.best,
@@ -122,12 +132,17 @@ async def reference_check(args: argparse.Namespace, rows: list[dict[str, Any]], 
         await client.aclose()
 
 
+def _rate(row: dict[str, Any]) -> str:
+    return f"{row['judge_errors'] / row['judge_verdicts']:.1%}" if row["judge_verdicts"] else "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="local", help="target model spec (default: the embedded model)")
-    parser.add_argument("--judge-model", default=None)
-    parser.add_argument("--meta-judge-model", default=None)
-    parser.add_argument("--generations", type=int, default=1)
+    parser.add_argument("--meta-model", default=None, help="the search's meta-LLM (default: --model)")
+    parser.add_argument("--judge-model", default=None, help="default: --model")
+    parser.add_argument("--meta-judge-model", default=None, help="default: the meta-LLM")
+    parser.add_argument("--generations", type=int, default=3, help="search generations (a meta step after each)")
     parser.add_argument("--population", type=int, default=3)
     parser.add_argument("--offspring", type=int, default=2)
     parser.add_argument("--block", type=int, default=3, help="examples per dev block")
@@ -146,29 +161,28 @@ def main() -> int:
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    for stale in ("fixed", "evolving"):
-        journal = args.out / stale / "journal.jsonl"
-        if journal.exists():
-            print(f"{args.out / stale} holds an earlier run: pass a fresh --out", file=sys.stderr)
-            return 2
     cache = ResponseCache(args.out / "cache.sqlite3")
     started = time.monotonic()
     rows = [asyncio.run(one_run(args, evolve, args.out, cache)) for evolve in (False, True)]
     asyncio.run(reference_check(args, rows, cache))
     total = time.monotonic() - started
 
-    print(f"\nbrief_summary hack benchmark, models: target {args.model}, judge {args.judge_model or args.model}, "
-          f"meta-judge {args.meta_judge_model or args.model}; seed {args.seed}; {total:.0f} s in all\n")
-    header = ("mode", "judge score", "held-out eval", "test ref. check", "rubric versions", "judge errors", "wall s")
-    print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
+    meta = args.meta_model or args.model
+    print(f"\nbrief_summary hack benchmark, models: target {args.model}, meta {meta}, judge {args.judge_model or args.model}, "
+          f"meta-judge {args.meta_judge_model or meta}; seed {args.seed}; {total:.0f} s in all\n")
+    header = ("mode", "final prompt (words)", "judge score", "held-out eval", "test ref. check", "rubric versions",
+              "accepted / refused", "judge errors", "wall s")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         heldout = "n/a" if row["heldout_score"] is None else f"{row['heldout_score']:.3f}"
-        print(" | ".join([
-            row["mode"], f"{row['judge_score']:.3f}", heldout,
+        print("| " + " | ".join([
+            row["mode"], str(len(row["best"].split())), f"{row['judge_score']:.3f}", heldout,
             f"{row['test_reference_check']:.3f} (n={row['test_n']})", str(row["rubric_versions"]),
-            f"{row['judge_errors']}/{row['judged_outputs']}", f"{row['wall_s']:.0f}",
-        ]))
+            f"{row['rubrics_accepted']} / {row['rubrics_refused']}",
+            f"{row['judge_errors']}/{row['judge_verdicts']} verdicts ({_rate(row)}), {row['judge_calls']} calls",
+            f"{row['wall_s']:.0f}",
+        ]) + " |")
     for row in rows:
         print(f"\n[{row['mode']}] final prompt: {row['best']!r}")
         print(f"  sample test output: {row['test_sample_output']!r}")
@@ -181,6 +195,10 @@ def main() -> int:
         row.pop("_prompt")
     (args.out / "results.json").write_text(json.dumps({"total_s": total, "runs": rows}, indent=2) + "\n")
     print(f"\nresults: {args.out / 'results.json'}; run directories: {args.out / 'fixed'}, {args.out / 'evolving'}")
+    fixed, evolving = rows
+    print(f"summary: reference check fixed {fixed['test_reference_check']:.3f} vs evolving "
+          f"{evolving['test_reference_check']:.3f}; judge errors {_rate(fixed)} / {_rate(evolving)}; "
+          f"rubric versions accepted {evolving['rubrics_accepted']}, refused {evolving['rubrics_refused']}; {total:.0f} s")
     return 0
 
 

@@ -27,6 +27,20 @@ SYSTEM = ("You are an agent in a team that must finish a shared task in a house 
           "Follow the requested answer format exactly.")
 PLAN_FORMAT = ('{"subtasks":[{"id":"s1","agent":"NAME","goal":"...","steps":["..."],"status":"todo"}],'
                '"rationale":"..."}')
+
+
+def plan_format(team: Sequence[str]) -> str:
+    """The plan shape with one subtask per teammate, in team order.
+
+    A small model copies the example's shape: with a single ``NAME`` entry Qwen2.5-Coder-0.5B
+    gave the designer every subtask and the partner none, so the example names everyone.
+    """
+    if not team:
+        return PLAN_FORMAT
+    subtasks = ",".join(f'{{"id":"s{i}","agent":"{agent}","goal":"...","steps":["..."],"status":"todo"}}'
+                        for i, agent in enumerate(team, 1))
+    return f'{{"subtasks":[{subtasks}],"rationale":"..."}}'
+
 CRITIQUE_FORMAT = '{"agree":true,"issues":[],"suggested_changes":[],"new_information":[]}'
 #: How many of the designer's own available actions are shown as examples of step phrasing.
 STEP_EXAMPLES = 6
@@ -57,7 +71,7 @@ def draft_prompt(agent: str, team: Sequence[str], observation: str, actions: Seq
         "Write the team's meta-plan before anyone acts. Split the work into subtasks; give every subtask "
         "exactly one agent of the team and a few concrete steps, so that nobody duplicates a teammate's work. "
         f"Write steps in the world's own action phrases where you can, for example {_examples(actions)}.\n"
-        f"Answer with JSON only, in this form:\n{PLAN_FORMAT}")
+        f"Answer with JSON only, in this form:\n{plan_format(team)}")
 
 
 def critique_prompt(agent: str, designer: str, observation: str, plan: MetaPlan) -> tuple[Message, ...]:
@@ -91,7 +105,7 @@ def revise_prompt(agent: str, team: Sequence[str], observation: str, plan: MetaP
         f"Your plan:\n{plan.to_json()}\n\n"
         f"Your teammates answered:\n{_feedback(critiques)}\n\n"
         f"Revise the plan to settle their points. {scope}\n"
-        f"Answer with JSON only, in this form:\n{PLAN_FORMAT}")
+        f"Answer with JSON only, in this form:\n{plan_format(team)}")
 
 
 def adapt_prompt(agent: str, team: Sequence[str], observation: str, plan: MetaPlan,

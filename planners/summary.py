@@ -21,6 +21,21 @@ def _talk(record: dict[str, Any], field: str, world_field: str) -> float:
     return discussion + float(record["metrics"]["stats"].get(world_field, 0))
 
 
+#: Fallbacks that mean the first plan was not the model's: nothing parsed, the call failed, or
+#: the call budget was spent before it.
+_NO_DRAFT = ("draft.default", "draft.error", "draft.budget")
+
+
+def _usable_plan_rate(records: Sequence[dict[str, Any]]) -> float | None:
+    """Share of episodes whose first plan was read from the designer's reply (JSON, repaired JSON
+    or plan lines) rather than the safe default; None for teams that do not plan."""
+    planned = [r for r in records if r.get("plans")]
+    if not planned:
+        return None
+    usable = [r for r in planned if not any(r["costs"]["fallbacks"].get(k) for k in _NO_DRAFT)]
+    return len(usable) / len(planned)
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate episode records by team label (per-episode means; rates with a 95% interval)."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -55,6 +70,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "replans": _mean([p.get("replans", 0) for p in planning]),
             "rounds": _mean([p.get("rounds", 0) for p in planning]),
             "consensus_rate": (sum(p.get("consensus", 0) for p in planning) / asked) if asked else None,
+            "usable_plan_rate": _usable_plan_rate(rs),
             "fallbacks": dict(sorted(fallbacks.items())),
             "fallbacks_per_episode": sum(fallbacks.values()) / len(rs),
             "decisions": dict(sorted(decisions.items())),
@@ -67,14 +83,15 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def table(summary: dict[str, Any]) -> str:
     """Plain-text table, one row per team."""
     household = any(s["metric"] == "steps" for s in summary["teams"].values())
-    head = ["team", "episodes", "steps [95% CI]" if household else "transport rate [95% CI]", "LLM calls/ep", "tokens/ep", "consensus",
-            "rounds/ep", "replans/ep", "fallbacks/ep", "msgs/ep", "chars/ep", "conflicts/ep"]
+    head = ["team", "episodes", "steps [95% CI]" if household else "transport rate [95% CI]", "LLM calls/ep", "tokens/ep",
+            "usable plan", "consensus", "rounds/ep", "replans/ep", "fallbacks/ep", "msgs/ep", "chars/ep", "conflicts/ep"]
     rows = [head]
     for label, s in summary["teams"].items():
         tr = s[s["metric"]]
         rows.append([
             label, str(s["episodes"]), f"{tr['mean']:.3f} [{tr['low']:.3f}, {tr['high']:.3f}]",
             f"{s['llm_calls']:.1f}", f"{s['tokens']:.0f}",
+            "-" if s.get("usable_plan_rate") is None else f"{s['usable_plan_rate']:.2f}",
             "-" if s["consensus_rate"] is None else f"{s['consensus_rate']:.2f}",
             f"{s['rounds']:.1f}", f"{s['replans']:.1f}", f"{s['fallbacks_per_episode']:.1f}",
             f"{s['messages']:.1f}", f"{s['characters']:.0f}", f"{s['grasp_conflicts']:.1f}",

@@ -66,6 +66,12 @@ class CellResult:
     #: Tokens sent to score the test split in the session that scored it (cache hits are free).
     test_tokens: int = 0
     run_dir: str = ""
+    #: Distinct new prompts the search scored (beyond the initial ones) and the meta-LLM
+    #: proposals asked for and found valid: a baseline whose meta answers are all unusable
+    #: shows 0 here and equals ``initial``.
+    new_prompts: int = 0
+    proposals_asked: int = 0
+    proposals_valid: int = 0
 
     @property
     def cell(self) -> Cell:
@@ -317,6 +323,9 @@ class Harness:
             generations=result.generations,
             test_tokens=test.prompt_tokens + test.completion_tokens,
             run_dir=str(run_dir),
+            new_prompts=int(result.proposals.get("new_prompts_evaluated", 0)),
+            proposals_asked=int(result.proposals.get("asked", 0)),
+            proposals_valid=int(result.proposals.get("valid", 0)),
         )
         write_text_atomically(
             directory / CELL_FILE,

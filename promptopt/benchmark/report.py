@@ -44,6 +44,11 @@ class SummaryRow:
     calls: float
     wall_s: float
     stop_reasons: Mapping[str, int]
+    #: Fewest and most new prompts scored in one seed's search (0 for ``initial``).
+    new_prompts_min: int = 0
+    new_prompts_max: int = 0
+    #: Valid share of all meta proposals over the seeds (1.0 when none were asked).
+    proposals_valid_rate: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tokens_by_role": dict(self.tokens_by_role), "stop_reasons": dict(self.stop_reasons)}
@@ -51,6 +56,10 @@ class SummaryRow:
 
 def _sd(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 1.0
 
 
 def summarize(cells: Sequence[CellResult]) -> list[SummaryRow]:
@@ -75,6 +84,9 @@ def summarize(cells: Sequence[CellResult]) -> list[SummaryRow]:
                 calls=statistics.mean(c.calls for c in group),
                 wall_s=statistics.mean(c.wall_s for c in group),
                 stop_reasons=dict(Counter(c.stop_reason for c in group)),
+                new_prompts_min=min(c.new_prompts for c in group),
+                new_prompts_max=max(c.new_prompts for c in group),
+                proposals_valid_rate=_share(sum(c.proposals_valid for c in group), sum(c.proposals_asked for c in group)),
             )
         )
     return rows
@@ -89,7 +101,8 @@ def cells_csv(cells: Sequence[CellResult]) -> str:
     roles = _roles(cells)
     columns = ["task", "optimizer", "seed", "test_score", "test_low", "test_high", "test_n", "dev_score", "dev_n",
                "prompt_tokens", "few_shots", "tokens", *[f"tokens_{r}" for r in roles], "calls", "wall_s",
-               "stop_reason", "generations", "test_tokens", "instruction", "run_dir"]
+               "stop_reason", "generations", "test_tokens", "new_prompts", "proposals_asked", "proposals_valid",
+               "instruction", "run_dir"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -103,7 +116,8 @@ def cells_csv(cells: Sequence[CellResult]) -> str:
 def summary_csv(rows: Sequence[SummaryRow]) -> str:
     roles = sorted({r for row in rows for r in row.tokens_by_role})
     columns = ["task", "optimizer", "seeds", "test_mean", "test_sd", "dev_mean", "prompt_tokens", "tokens",
-               *[f"tokens_{r}" for r in roles], "calls", "wall_s", "stop_reasons"]
+               *[f"tokens_{r}" for r in roles], "calls", "wall_s", "stop_reasons", "new_prompts_min", "new_prompts_max",
+               "proposals_valid_rate"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -111,7 +125,7 @@ def summary_csv(rows: Sequence[SummaryRow]) -> str:
         data = row.to_dict()
         data.update({f"tokens_{r}": round(row.tokens_by_role.get(r, 0), 1) for r in roles})
         data["stop_reasons"] = "; ".join(f"{reason} x{n}" for reason, n in sorted(row.stop_reasons.items()))
-        for key in ("test_mean", "test_sd", "dev_mean"):
+        for key in ("test_mean", "test_sd", "dev_mean", "proposals_valid_rate"):
             data[key] = round(data[key], 4)
         for key in ("prompt_tokens", "tokens", "calls", "wall_s"):
             data[key] = round(data[key], 1)
@@ -126,14 +140,15 @@ def markdown_table(rows: Sequence[SummaryRow], *, header: Mapping[str, Any] | No
         lines.append(" · ".join(f"{k}: {v}" for k, v in header.items()))
         lines.append("")
     lines.append("| task | optimizer | seeds | test score (mean ± sd) | dev score | prompt tokens | "
-                 "tokens spent (by role) | LLM calls | search wall time (s) |")
-    lines.append("|---|---|---:|---:|---:|---:|---|---:|---:|")
+                 "tokens spent (by role) | LLM calls | new prompts scored (min–max) | valid proposals | "
+                 "search wall time (s) |")
+    lines.append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
         roles = " · ".join(f"{role} {value:,.0f}" for role, value in row.tokens_by_role.items())
         lines.append(
             f"| {row.task} | {row.optimizer} | {row.seeds} | {row.test_mean:.3f} ± {row.test_sd:.3f} | "
             f"{row.dev_mean:.3f} | {row.prompt_tokens:,.0f} | {row.tokens:,.0f} ({roles}) | {row.calls:,.0f} | "
-            f"{row.wall_s:,.0f} |"
+            f"{row.new_prompts_min}–{row.new_prompts_max} | {row.proposals_valid_rate:.0%} | {row.wall_s:,.0f} |"
         )
     return "\n".join(lines) + "\n"
 

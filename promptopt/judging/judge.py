@@ -62,9 +62,9 @@ Grade the output with this rubric. Each line is an item: its name, its maximum s
 earns the score.
 <<rubric>>
 
-For every item write a one-sentence rationale, then a whole-number score from 0 to the item's \
-maximum. Items: <<names>>. Reply with JSON only, in this shape:
-{"items": [{"name": "<item name>", "rationale": "<one sentence>", "score": <whole number>}]}"""
+For every item give a whole-number score from 0 to the item's maximum, then a rationale of at \
+most 20 words. Items: <<names>>. Reply with JSON only, in this shape:
+{"items": [{"name": "<item name>", "score": <whole number>, "rationale": "<at most 20 words>"}]}"""
 
 _REFERENCE_BLOCK = "\nA reference answer written by the task's author:\n<<reference>>\n"
 
@@ -154,15 +154,43 @@ def _json_object(text: str) -> Any:
     return value
 
 
-def parse_judgement(text: str, rubric: Rubric) -> tuple[ItemScore, ...]:
+_TRUNCATED_ENTRY = re.compile(r'"(name|score|rationale)"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)')
+
+
+def _salvaged_entries(text: str) -> list[dict[str, Any]]:
+    """The complete ``name``/``score`` fields of an items answer cut off at ``max_tokens``.
+
+    The judge is asked for the score before the rationale, so when a small model's rationale
+    runs on (Qwen2.5-0.5B repeats a phrase until the cap) every score already written is
+    still readable. An entry starts at each ``name``; a cut-off last field is never read.
+    """
+    entries: list[dict[str, Any]] = []
+    for match in _TRUNCATED_ENTRY.finditer(text[text.find("{"):]):
+        key, raw = match.group(1), match.group(2)
+        value: Any = json.loads(raw) if raw.startswith('"') else float(raw)
+        if key == "name" or not entries or key in entries[-1]:
+            entries.append({})
+        entries[-1][key] = value
+    return [e for e in entries if "score" in e]
+
+
+def parse_judgement(text: str, rubric: Rubric, *, truncated: bool = False) -> tuple[ItemScore, ...]:
     """Per-item scores from a judge answer, clipped to [0, max]; ValueError says what is wrong.
 
-    Accepted shapes: ``{"items": [{"name", "rationale", "score"}, ...]}`` (entries matched by
+    Accepted shapes: ``{"items": [{"name", "score", "rationale"}, ...]}`` (entries matched by
     name, or by position when the count is right and the names are missing or none of them is a
     rubric item's: small judges put the passage's subject in ``name``) and
-    ``{"<item name>": <score>, ...}``.
+    ``{"<item name>": <score>, ...}``. With ``truncated`` (the answer hit ``max_tokens``), an
+    items answer that no longer parses is read field by field (:func:`_salvaged_entries`).
     """
-    data = _json_object(text)
+    try:
+        data = _json_object(text)
+    except ValueError:
+        if not truncated or '"items"' not in text:
+            raise
+        data = {"items": _salvaged_entries(text)}
+        if not data["items"]:
+            raise ValueError("the answer was cut off at max_tokens before any score") from None
     found: dict[str, tuple[Any, str]] = {}
     if isinstance(data, Mapping) and isinstance(data.get("items"), list):
         entries = [e for e in data["items"] if isinstance(e, Mapping)]
@@ -324,7 +352,7 @@ class RubricJudge:
         if not response.ok:
             return None, f"judge request failed ({response.error_kind}): {response.error}"
         try:
-            items = parse_judgement(response.text, self.rubric)
+            items = parse_judgement(response.text, self.rubric, truncated=response.finish_reason == "length")
         except ValueError as exc:
             return None, str(exc)
         return Verdict(reward_of(items), self.version, items, attempts=attempts), ""

@@ -50,6 +50,9 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
         assert cell.tokens == sum(cell.tokens_by_role.values())
         assert cell.calls == sum(u["requests"] for u in summary["spend"].values())
         assert cell.test_n == 30 and 0.0 <= cell.test_score <= 1.0 and cell.wall_s > 0
+        proposals = summary["proposals"]
+        assert (cell.new_prompts, cell.proposals_asked, cell.proposals_valid) == (
+            proposals["new_prompts_evaluated"], proposals["asked"], proposals["valid"])
         # every optimizer of a (task, seed) started from the same prompts, under the same budget
         config = json.loads((run / "config.json").read_text())
         assert config["initial_prompts"] == list(scripted.INITIAL)
@@ -74,6 +77,9 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
     body = [line for line in table.splitlines() if line.startswith(f"| {TASK} |")]
     assert [line.split("|")[2].strip() for line in body] == ["capo", "initial"]
     assert f"{mean_capo:.3f} ± " in body[0]
+    fewest, most = min(c.new_prompts for c in capo), max(c.new_prompts for c in capo)
+    assert most > 0 and f"| {fewest}–{most} |" in body[0]
+    assert "| 0–0 | 100% |" in body[1]  # initial asks the meta-LLM nothing
     assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # a rerun with resume reuses every finished cell: not one request, the same table

@@ -79,6 +79,23 @@ def test_judgement_parser_survives_what_a_real_small_judge_wrote():
         parse_judgement('{"items": [{"name": "a", "rationale": "The passage', rubric)
 
 
+def test_scores_written_before_a_runaway_rationale_survive_the_token_cap():
+    # Qwen2.5-Coder-0.5B as judge repeated a phrase in its last rationale until max_tokens
+    two = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 4},
+                                      {"name": "b", "description": "d", "max": 4}]})
+    cut = ('{"items": [{"name": "a", "score": 3, "rationale": "names \\"Oshaven\\" once"}, '
+           '{"name": "b", "score": 9, "rationale": "it is short and it is short and it is')
+    items = parse_judgement(cut, two, truncated=True)
+    assert [(i.name, i.score, i.clipped, i.rationale) for i in items] == [
+        ("a", 3, False, 'names "Oshaven" once'), ("b", 4, True, "")]
+    with pytest.raises(ValueError, match="does not parse"):  # only an answer that hit the cap is salvaged
+        parse_judgement(cut, two)
+    with pytest.raises(ValueError, match="no score for item 'b'"):  # cut before b's score
+        parse_judgement('{"items": [{"name": "a", "score": 3, "rationale": "it is short and', two, truncated=True)
+    with pytest.raises(ValueError, match="before any score"):
+        parse_judgement('{"items": [{"name": "a", "rationale": "it is', two, truncated=True)
+
+
 def test_guards_catch_empty_echo_length_and_language():
     config = GuardConfig(min_words=2, max_words=30, language="en")
     passage = "Varholt is a river town in the northern hills. It is best known for its stone bridges."

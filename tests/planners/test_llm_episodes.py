@@ -15,6 +15,8 @@ from promptopt.planners.episode import replayable, run_planner_episode
 from promptopt.planners.llmcall import ModuleLLM
 from promptopt.planners.prompts import coela_prompt
 from promptopt.planners.run import run_suite
+from promptopt.planners.summary import summarize
+from promptopt.planners.prompts import draft_prompt
 
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.connection import connect
@@ -149,3 +151,26 @@ async def test_ablation_switches_turn_parts_of_the_loop_off(server_factory, clie
     assert calls["full"]["adapt"] == 2 and calls["full"]["critique"] == 3  # the cap: two adaptations
     assert calls["three"]["critique"] == 2  # two evaluators
     await client.aclose()
+
+
+async def test_usable_plan_rate_counts_episodes_whose_first_plan_came_from_the_model(server_factory, client_for) -> None:
+    good = client_for(server_factory(policy=llm_world.good_planner()))
+    blank = client_for(server_factory(policy=llm_world.coela_greedy()))  # every plan reply is "{}"
+    config = PlannerConfig(agents="capo", discussion=False, adaptation=False)
+    planned = await run_suite(TEST24[:2], [0], config, good, concurrency=2)
+    defaulted = await run_suite(TEST24[2:3], [0], config, blank, concurrency=1)
+    baseline = await run_suite(TEST24[:1], [0], PlannerConfig(agents="coela"), blank, concurrency=1)
+    row = summarize(planned + defaulted)["teams"][config.label]
+    assert defaulted[0]["costs"]["fallbacks"]["draft.default"] == 1
+    assert row["usable_plan_rate"] == 2 / 3
+    assert summarize(baseline)["teams"]["coela:2a"]["usable_plan_rate"] is None  # a team that does not plan
+    await good.aclose()
+    await blank.aclose()
+
+
+def test_the_plan_example_gives_every_teammate_a_subtask() -> None:
+    # Qwen2.5-Coder-0.5B copied a one-entry example and left the partner without work
+    text = draft_prompt("Alice", ("Alice", "Bob", "Cara"), "You are in the Kitchen.", ["go to Office", "wait"])[1].content
+    example = json.loads(text.rsplit("in this form:\n", 1)[1])
+    assert [s["agent"] for s in example["subtasks"]] == ["Alice", "Bob", "Cara"]
+    assert len({s["id"] for s in example["subtasks"]}) == 3

@@ -22,7 +22,7 @@ def test_plan_run_writes_episodes_and_summary_and_resume_skips_finished(run_cli,
     summary = json.loads(first.stdout)
     row = summary["teams"]["capo:discussion-r2:2a"]
     assert row["episodes"] == 4 and 0 < row["transport_rate"]["mean"] <= 1
-    assert row["consensus_rate"] == 1.0 and row["replans"] == 0
+    assert row["consensus_rate"] == 1.0 and row["replans"] == 0 and row["usable_plan_rate"] == 1.0
     files = sorted(p.name for p in (out / "episodes").glob("*.json"))
     assert files == ["test24-00-s0.json", "test24-00-s1.json", "test24-01-s0.json", "test24-01-s1.json"]
     record = json.loads((out / "episodes" / "test24-01-s1.json").read_text())
@@ -35,7 +35,7 @@ def test_plan_run_writes_episodes_and_summary_and_resume_skips_finished(run_cli,
     again = run_cli(*args, "--resume", env=home)
     assert again.returncode == 0, again.stderr
     assert server.stats().completions_ok == sent  # one episode re-run, every call from the cache
-    assert "capo:discussion-r2:2a" in again.stdout and "transport rate" in again.stdout
+    assert "capo:discussion-r2:2a" in again.stdout and "transport rate" in again.stdout and "usable plan" in again.stdout
     assert json.loads((out / "episodes" / "test24-01-s1.json").read_text())["transcript"] == record["transcript"]
 
     refused = run_cli(*args, env=home)
@@ -49,6 +49,7 @@ def test_plan_run_scripted_team_and_clear_errors(run_cli, home, tmp_path) -> Non
     assert ok.returncode == 0, ok.stderr
     row = json.loads(ok.stdout)["teams"]["claims"]
     assert row["episodes"] == 2 and row["llm_calls"] == 0 and row["messages"] > 0
+    assert row["usable_plan_rate"] is None  # scripted teams draft no plan
     no_model = run_cli("plan", "run", "--agents", "capo", "--out", str(tmp_path / "x"), env=home)
     assert no_model.returncode != 0 and "--model" in no_model.stderr
     bad_seeds = run_cli("plan", "run", "--agents", "greedy", "--seeds", "1,x", "--out", str(tmp_path / "z"), env=home)

@@ -13,7 +13,7 @@ import difflib
 import re
 import string
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling
@@ -28,6 +28,7 @@ from promptopt.prompt import Prompt
 
 __all__ = [
     "ECHO_RATIO",
+    "AnswerShape",
     "MetaResult",
     "Offspring",
     "extract_tagged",
@@ -183,6 +184,20 @@ class Offspring:
     meta: MetaResult
 
 
+@dataclass(frozen=True)
+class AnswerShape:
+    """What an operator knows about its own meta-prompt's answers beyond tags and echoes.
+
+    ``clean`` removes the operator's own labels that a model copied around an answer (OPRO's
+    "Instruction:" and "Score: 80" lines); ``request_phrases`` (normalized) mark an answer that
+    restates the request in other words ("a new instruction that will score higher than the
+    instructions above") rather than answering it: such an answer is an echo.
+    """
+
+    clean: Callable[[str], str] | None = None
+    request_phrases: tuple[str, ...] = ()
+
+
 def _validate(
     response: ChatResponse,
     meta_prompt: str,
@@ -190,17 +205,22 @@ def _validate(
     scaffolding: Sequence[str],
     parents: Sequence[str],
     rules: ProposalRules,
+    shape: AnswerShape,
 ) -> tuple[str | None, str, str]:
     """(accepted text, "", "") or (None, reason code, why in words)."""
     if not response.ok:
         return None, "failed", f"request failed: {response.error}"
     text = extract_tagged(response.text, tag)
+    if text is not None and shape.clean is not None:
+        text = shape.clean(text) or None
     if text is None:
         if response.finish_reason == "length":
             return None, "truncated", f"{REASONS['truncated']} (no complete <{tag}> answer)"
         return None, "untagged", f"no non-empty <{tag}> answer"
     if is_echo(text, meta_prompt, scaffolding=scaffolding, tag=tag):
         return None, "echo", "echo of the meta-prompt"
+    if any(phrase in normalize(text) for phrase in shape.request_phrases):
+        return None, "echo", "restates the meta-prompt's request"
     code = check_proposal(text, parents, rules)
     if code is not None:
         return None, code, REASONS[code]
@@ -218,6 +238,7 @@ async def meta_generate(
     sample_indices: Sequence[int] | None = None,
     parents: Sequence[Sequence[str]] | None = None,
     guard: ProposalGuard | None = None,
+    shape: AnswerShape = AnswerShape(),
 ) -> list[MetaResult]:
     """One validated text per meta-prompt, in order.
 
@@ -267,7 +288,7 @@ async def meta_generate(
         for i, response in zip(which, responses):
             raws[i].append(response.text if response.ok else "")
             text, code, reason = _validate(
-                response, meta_prompts[i], tag, scaffolding, parent_texts[i], rules
+                response, meta_prompts[i], tag, scaffolding, parent_texts[i], rules, shape
             )
             accepted[i] = text
             if text is None:

@@ -8,11 +8,12 @@ same meta-prompt are drawn at once; each is validated like every other meta-LLM 
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
-from promptopt.operators.meta import MetaResult, meta_generate, template_sentences
+from promptopt.operators.meta import AnswerShape, MetaResult, meta_generate, template_sentences
 from promptopt.operators.proposals import ProposalGuard
 
 __all__ = ["OPRO_EXAMPLE", "OPRO_PAIR", "OPRO_TEMPLATE", "opro_meta_prompt", "propose_instructions"]
@@ -46,6 +47,24 @@ OPRO_PAIR = "Instruction:\n{instruction}\nScore: {score}"
 OPRO_EXAMPLE = "Input:\n{input}\nExpected answer:\n{answer}"
 
 _SCAFFOLDING = template_sentences(OPRO_TEMPLATE)
+
+#: The pair's own labels copied around an answer: Qwen2.5-Coder-0.5B continued the trajectory's
+#: pattern and wrote "...criticizes it.\nScore: 100" inside the tags.
+_PAIR_LABELS = re.compile(r"^\s*instruction:\s*|\s*\bscore:\s*\d+(?:\.\d+)?\s*%?\s*$", re.IGNORECASE)
+
+
+def strip_pair_labels(text: str) -> str:
+    """``text`` without a leading "Instruction:" and a trailing "Score: N" (:data:`OPRO_PAIR`)."""
+    return _PAIR_LABELS.sub("", text).strip()
+
+
+#: Words of OPRO's request that a task instruction never needs: an answer containing them writes
+#: about the optimization ("Create a new instruction that will score higher than the other
+#: instructions above"), not the task.
+_SHAPE = AnswerShape(
+    clean=strip_pair_labels,
+    request_phrases=("new instruction", "instructions above", "instruction above", "score higher"),
+)
 
 
 def _percent(score: float) -> str:
@@ -98,4 +117,5 @@ async def propose_instructions(
         sample_indices=[first_sample + 2 * k for k in range(n)],
         parents=[tuple(shown)] * n,
         guard=guard,
+        shape=_SHAPE,
     )

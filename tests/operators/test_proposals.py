@@ -123,3 +123,25 @@ def test_stats_count_per_operator():
         "asked": 2, "valid": 1, "rejected": {"echo": 1, "untagged": 1}, "duplicates": 0, "new_prompts_evaluated": 0}
     assert summary["new_prompts_evaluated"] == 1  # the initial prompts are not new
     assert summary["asked"] == 2 and summary["valid"] == 1
+
+
+async def test_opro_answers_lose_copied_pair_labels_and_restated_requests_are_echoes(server_factory, client_for):
+    # what Qwen2.5-Coder-0.5B wrote as OPRO's meta-LLM, inside the tags
+    from promptopt.operators import opro_meta_prompt, propose_instructions
+
+    answers = iter([
+        "<prompt>Instruction:\nClassify the review. Answer 'positive' or 'negative'.\nScore: 100</prompt>",
+        "<prompt>Create a new instruction that will score higher than the other instructions above.</prompt>",
+        "<prompt>Score: 50</prompt>",
+        "<prompt>Read the review and answer with its label.</prompt>",
+        "<prompt>Tell whether the review liked the film: positive or negative.</prompt>",
+    ])
+    client = client_for(server_factory(policy=lambda request: next(answers)))
+    meta_prompt = opro_meta_prompt("Classify movie reviews.", [("Say the label.", 0.5)], [("great film", "positive")])
+    results = await propose_instructions(client, meta_prompt, 3, sampling=Sampling(max_tokens=64),
+                                         fallback="Say the label.", shown=["Say the label."], guard=ProposalGuard(RULES))
+    texts = sorted(r.text for r in results if r.ok)
+    assert "Classify the review. Answer 'positive' or 'negative'." in texts  # labels gone, instruction kept
+    reasons = sorted(code for r in results for code in r.reasons)
+    assert reasons == ["echo", "untagged"], [(r.raw, r.reasons) for r in results]
+    await client.aclose()

@@ -34,6 +34,7 @@ __all__ = [
     "extract_tagged",
     "is_echo",
     "meta_generate",
+    "retry_text",
     "template_sentences",
 ]
 
@@ -227,6 +228,34 @@ def _validate(
     return text, "", ""
 
 
+#: What the retry of a rejected answer adds after the meta-prompt, by reason code: the model is
+#: told what was wrong. Qwen2.5-Coder-0.5B worked through EvoPrompt-DE's four steps until the
+#: token cap, and often answered OPRO without tags; asked the same prompt again, it did the same.
+RETRY_NOTES = {
+    "truncated": "Your last answer was cut off before the closing </{tag}> tag. This time skip the working "
+                 "and write only the new instruction, between <{tag}> and </{tag}>.",
+    "untagged": "Your last answer had no instruction between <{tag}> and </{tag}>. This time write only the new "
+                "instruction, between <{tag}> and </{tag}>.",
+    "echo": "Your last answer repeated the request instead of answering it. Write the new instruction itself, "
+            "between <{tag}> and </{tag}>.",
+    "parent_copy": "Your last answer copied an instruction shown above. Write a different one, between <{tag}> "
+                   "and </{tag}>.",
+    "duplicate": "Your last answer repeated an instruction that was already tried. Write a different one, "
+                 "between <{tag}> and </{tag}>.",
+    "leaked_example": "Your last answer copied a task example. Write an instruction without any example text, "
+                      "between <{tag}> and </{tag}>.",
+    "too_short": "Your last answer was too short to be an instruction. Write a complete instruction, between "
+                 "<{tag}> and </{tag}>.",
+    "too_long": "Your last answer was too long. Write a shorter instruction, between <{tag}> and </{tag}>.",
+}
+
+
+def retry_text(meta_prompt: str, reason: str, tag: str = "prompt") -> str:
+    """The meta-prompt of a retry after a rejection for ``reason`` (unchanged after a failed request)."""
+    note = RETRY_NOTES.get(reason)
+    return meta_prompt if note is None else f"{meta_prompt}\n\n{note.format(tag=tag)}"
+
+
 async def meta_generate(
     meta: LLMClient,
     meta_prompts: Sequence[str],
@@ -246,8 +275,10 @@ async def meta_generate(
     empty or unclosed tag, an echo of the meta-prompt (:func:`is_echo`, with ``scaffolding``), a
     failure of the guard's rules (:func:`~promptopt.operators.proposals.check_proposal`;
     ``parents`` are the texts each proposal must not copy; without a guard, default rules) or an
-    error are retried once, together in a second batch, with ``sample_index + 1``: a different cache entry, so the retry can differ from the
-    first answer and is still replayable. Still invalid → the fallback text (``fell_back=True``).
+    error are retried once, together in a second batch, with ``sample_index + 1`` and the meta-prompt
+    followed by a note saying what was wrong (:data:`RETRY_NOTES`; a failed request is resent as
+    it was): a different cache entry, so the retry can differ from the first answer and is still
+    replayable. Still invalid → the fallback text (``fell_back=True``).
 
     ``sample_indices`` (default all 0) set the first attempt's sample index; callers drawing
     several samples of one meta-prompt should space them by 2 so retries never collide with
@@ -284,11 +315,12 @@ async def meta_generate(
     accepted: list[str | None] = [None] * count
 
     async def attempt(which: list[int], offset: int) -> None:
-        responses = await meta.complete([request(meta_prompts[i], indices[i] + offset) for i in which])
-        for i, response in zip(which, responses):
+        sent = [retry_text(meta_prompts[i], codes[i][-1], tag) if offset else meta_prompts[i] for i in which]
+        responses = await meta.complete([request(text, indices[i] + offset) for text, i in zip(sent, which)])
+        for i, text_sent, response in zip(which, sent, responses):
             raws[i].append(response.text if response.ok else "")
             text, code, reason = _validate(
-                response, meta_prompts[i], tag, scaffolding, parent_texts[i], rules, shape
+                response, text_sent, tag, scaffolding, parent_texts[i], rules, shape
             )
             accepted[i] = text
             if text is None:

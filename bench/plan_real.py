@@ -12,7 +12,10 @@ bootstrap of the per-episode difference); last, one summary line.
 
 Every LLM team gets the same call budget per episode (``--max-llm-calls``): after it, plan steps
 still run and other decisions take the safe default (wait). That is the comparison CaPo is about:
-what a team achieves for a fixed number of model calls. Sized for 2 CPU cores (see README).
+what a team achieves for a fixed number of model calls. Measured on 2 CPU cores with 12 calls per
+episode: 5-10 minutes per episode (two at a time), and a transport rate of 0 (the plan's room
+visits ran without calls, every grasp and put needed one): a real comparison needs a budget near
+the ~190 decisions of an episode, hours on 2 cores, minutes on a served model.
 
     python bench/plan_real.py --out runs/plan-real
 """
@@ -99,7 +102,8 @@ def main() -> int:
     parser.add_argument("--suite", default="test24")
     parser.add_argument("--episodes", type=int, default=6, help="the first N episodes of the suite")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--max-llm-calls", type=int, default=12, help="LLM calls per episode, every LLM team")
+    parser.add_argument("--max-llm-calls", type=int, default=200,
+                        help="LLM calls per episode, every LLM team (an episode has about 190 decisions)")
     parser.add_argument("--rounds", type=int, default=1, help="CaPo discussion rounds")
     parser.add_argument("--concurrency", type=int, default=2, help="episodes at a time (one local model serves them)")
     parser.add_argument("--out", type=Path, default=Path("runs/plan-real"))

@@ -210,8 +210,35 @@ _LINE = re.compile(
 )
 
 
+_FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
+
+
+def _salvaged_items(text: str, where: str) -> list[dict[str, Any]]:
+    """The complete, valid item objects of an answer whose JSON does not parse.
+
+    Qwen2.5-Coder-0.5B as meta-judge wrote rubrics of ten and more items and was cut off at
+    ``max_tokens`` in the middle of one, or nested ``{"items": ...}`` objects inside the list:
+    every complete ``{"name", "description", "max"}`` object is still a usable item. Invalid
+    objects and repeated names are skipped; the acceptance gate judges the result.
+    """
+    items: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for match in _FLAT_OBJECT.finditer(text):
+        try:
+            raw = json.loads(match.group(0))
+            item = _item(raw, where)
+        except (json.JSONDecodeError, RubricError):
+            continue
+        if item.name not in names:
+            names.add(item.name)
+            items.append(item.to_dict())
+    return items
+
+
 def parse_rubric_text(text: str, *, where: str = "answer") -> Rubric:
-    """A rubric from an LLM answer: a JSON object with ``items``, else ``- name (max N): text`` lines.
+    """A rubric from an LLM answer: a JSON object with ``items``, else the complete items of one that
+    does not parse (:func:`_salvaged_items`, noted in the rubric's ``notes``), else
+    ``- name (max N): text`` lines.
 
     Raises :class:`RubricError` saying what is missing; the caller decides (retry, keep the old).
     """
@@ -224,6 +251,10 @@ def parse_rubric_text(text: str, *, where: str = "answer") -> Rubric:
             json_error = f"not valid JSON ({exc.msg})"
         except RubricError as exc:
             json_error = str(exc)
+    salvaged = _salvaged_items(text, where) if json_error is not None else []
+    if salvaged:
+        note = f"read from {len(salvaged)} complete item(s) of a malformed or cut-off answer ({json_error})"
+        return Rubric.from_dict({"items": salvaged, "notes": note}, where=where)
     items = []
     for line in text.splitlines():
         match = _LINE.match(line)

@@ -54,6 +54,22 @@ def test_rubric_text_parses_from_json_or_lines_and_says_when_absent():
         parse_rubric_text("I think the rubric is fine.")
 
 
+def test_complete_items_of_a_cut_off_or_malformed_rubric_answer_are_kept():
+    # Qwen2.5-Coder-0.5B as meta-judge: cut off at max_tokens inside the fourth item (a repeated
+    # name and an item without a maximum on the way), then a list with nested objects
+    cut = ('<rubric>{"items": [{"name": "word_limit", "description": "At most 20 words.", "max": 10}, '
+           '{"name": "word_limit", "description": "Again.", "max": 5}, {"name": "no_max", "description": "x"}, '
+           '{"name": "names_place", "description": "Names the place.", "max": 5}, {"name": "tone", "descr')
+    rubric = parse_rubric_text(cut)
+    assert [(i.name, i.max_score) for i in rubric.items] == [("word_limit", 10), ("names_place", 5)]
+    assert "2 complete item(s)" in rubric.notes and "not valid JSON" in rubric.notes
+    nested = ('{"items": [{"name": "a", "description": "first", "max": 3}], {"items": [{"name": "b", '
+              '"description": "second", "max": 2}]}]}')
+    assert parse_rubric_text(nested).names == ("a", "b")
+    with pytest.raises(RubricError, match="not valid JSON"):  # nothing complete to keep
+        parse_rubric_text('{"items": [{"name": "a", "descr": "x"}, {"name": "b", "descr')
+
+
 def test_judgement_scores_are_clipped_and_reward_is_the_mean_share():
     rubric = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 4}, {"name": "b", "description": "d", "max": 10}]})
     items = parse_judgement('{"items": [{"name": "a", "score": 9}, {"name": "b", "score": "-3"}]}', rubric)

@@ -66,6 +66,9 @@ For every item give a whole-number score from 0 to the item's maximum, then a ra
 most 20 words. Items: <<names>>. Reply with JSON only, in this shape:
 {"items": [{"name": "<item name>", "score": <whole number>, "rationale": "<at most 20 words>"}]}"""
 
+#: Completion tokens an item's entry needs: name, score and a rationale of at most 20 words.
+TOKENS_PER_ITEM = 48
+
 _REFERENCE_BLOCK = "\nA reference answer written by the task's author:\n<<reference>>\n"
 
 _RETRY = (
@@ -288,6 +291,14 @@ class RubricJudge:
     def lookup(self, example: Example, output: str, prompt_text: str = "") -> Verdict | None:
         return self.memo.get(_key(self.rubric, example.uid, output, prompt_text))
 
+    @property
+    def request_sampling(self) -> Sampling:
+        """The judge's sampling with room for every item: ``max_tokens`` is raised to
+        :data:`TOKENS_PER_ITEM` per rubric item when it is smaller (a rubric that grows from two
+        to six items otherwise gets answers cut off before the last scores)."""
+        floor = TOKENS_PER_ITEM * len(self.rubric.items) + 16
+        return self.sampling if self.sampling.max_tokens >= floor else replace(self.sampling, max_tokens=floor)
+
     def _messages(self, example: Example, output: str) -> list[Message]:
         reference = example.target if self.use_references and example.target else None
         text = judge_request_text(self.task_description, self.rubric, self.render_input(example), output, reference)
@@ -319,7 +330,8 @@ class RubricJudge:
             else:
                 pending.append(i)
         conversations = {i: self._messages(examples[i], outputs[i]) for i in pending}
-        first = await self.client.complete([self.sampling.request(conversations[i]) for i in pending])
+        sampling = self.request_sampling
+        first = await self.client.complete([sampling.request(conversations[i]) for i in pending])
         retry: list[tuple[int, str]] = []
         for i, response in zip(pending, first):
             verdict, why = self._read(response, attempts=1)
@@ -332,7 +344,7 @@ class RubricJudge:
                     Message("user", _RETRY.format(why=why, names=", ".join(self.rubric.names))),
                 ]
         if retry:
-            second = await self.client.complete([self.sampling.request(conversations[i]) for i, _ in retry])
+            second = await self.client.complete([sampling.request(conversations[i]) for i, _ in retry])
             for (i, first_why), response in zip(retry, second):
                 verdict, why = self._read(response, attempts=2)
                 results[i] = verdict or Verdict(

@@ -81,6 +81,17 @@ def test_judgement_scores_are_clipped_and_reward_is_the_mean_share():
         parse_judgement('{"a": 1, "b": "great"}', rubric)
 
 
+def test_judge_requests_have_room_for_every_rubric_item():
+    from promptopt.judging.judge import TOKENS_PER_ITEM, RubricJudge
+    from promptopt.llm.records import Sampling
+
+    six = Rubric.from_dict({"items": [{"name": f"i{n}", "description": "d", "max": 2} for n in range(6)]})
+    judge = RubricJudge(None, six, "task", str, sampling=Sampling(max_tokens=160))  # type: ignore[arg-type]
+    assert judge.request_sampling.max_tokens == 6 * TOKENS_PER_ITEM + 16  # 160 cannot hold six entries
+    roomy = judge.with_rubric(Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 2}]}))
+    assert roomy.request_sampling == Sampling(max_tokens=160)  # a cap that fits is kept as it is
+
+
 def test_judgement_parser_survives_what_a_real_small_judge_wrote():
     # Qwen2.5-Coder-0.5B as judge: the passage's place in "name", and the object closed twice
     rubric = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 10}]})

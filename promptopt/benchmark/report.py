@@ -47,8 +47,8 @@ class SummaryRow:
     #: Fewest and most new prompts scored in one seed's search (0 for ``initial``).
     new_prompts_min: int = 0
     new_prompts_max: int = 0
-    #: Valid share of all meta proposals over the seeds (1.0 when none were asked).
-    proposals_valid_rate: float = 1.0
+    #: Valid share of all meta proposals over the seeds (None when none were asked).
+    proposals_valid_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tokens_by_role": dict(self.tokens_by_role), "stop_reasons": dict(self.stop_reasons)}
@@ -58,8 +58,8 @@ def _sd(values: Sequence[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _share(part: int, whole: int) -> float:
-    return part / whole if whole else 1.0
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def summarize(cells: Sequence[CellResult]) -> list[SummaryRow]:
@@ -125,12 +125,18 @@ def summary_csv(rows: Sequence[SummaryRow]) -> str:
         data = row.to_dict()
         data.update({f"tokens_{r}": round(row.tokens_by_role.get(r, 0), 1) for r in roles})
         data["stop_reasons"] = "; ".join(f"{reason} x{n}" for reason, n in sorted(row.stop_reasons.items()))
-        for key in ("test_mean", "test_sd", "dev_mean", "proposals_valid_rate"):
+        for key in ("test_mean", "test_sd", "dev_mean"):
             data[key] = round(data[key], 4)
+        if row.proposals_valid_rate is not None:
+            data["proposals_valid_rate"] = round(row.proposals_valid_rate, 4)
         for key in ("prompt_tokens", "tokens", "calls", "wall_s"):
             data[key] = round(data[key], 1)
         writer.writerow([data[c] for c in columns])
     return buffer.getvalue()
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share:.0%}"
 
 
 def markdown_table(rows: Sequence[SummaryRow], *, header: Mapping[str, Any] | None = None) -> str:
@@ -148,7 +154,7 @@ def markdown_table(rows: Sequence[SummaryRow], *, header: Mapping[str, Any] | No
         lines.append(
             f"| {row.task} | {row.optimizer} | {row.seeds} | {row.test_mean:.3f} ± {row.test_sd:.3f} | "
             f"{row.dev_mean:.3f} | {row.prompt_tokens:,.0f} | {row.tokens:,.0f} ({roles}) | {row.calls:,.0f} | "
-            f"{row.new_prompts_min}–{row.new_prompts_max} | {row.proposals_valid_rate:.0%} | {row.wall_s:,.0f} |"
+            f"{row.new_prompts_min}–{row.new_prompts_max} | {_percent(row.proposals_valid_rate)} | {row.wall_s:,.0f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -79,7 +79,7 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
     assert f"{mean_capo:.3f} ± " in body[0]
     fewest, most = min(c.new_prompts for c in capo), max(c.new_prompts for c in capo)
     assert most > 0 and f"| {fewest}–{most} |" in body[0]
-    assert "| 0–0 | 100% |" in body[1]  # initial asks the meta-LLM nothing
+    assert "| 0–0 | – |" in body[1]  # initial asks the meta-LLM nothing
     assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # a rerun with resume reuses every finished cell: not one request, the same table

@@ -1,8 +1,10 @@
 """OPRO's operator: show the meta-LLM the scored trajectory, ask for better instructions.
 
-The meta-prompt lists the best instructions found so far with their dev scores, from the lowest
-score to the highest (the best sits closest to the request, where models attend most), plus a few
-task examples, and asks for a new instruction that should beat them all. Several samples of the
+The meta-prompt shows a few task examples, then the best instructions found so far with their dev
+scores from the lowest score to the highest, and asks for a new instruction that should beat them
+all. The trajectory, not the examples, sits next to the request: with three AG News articles last,
+Qwen2.5-Coder-0.5B went on writing news instead of an instruction. Example inputs are shortened to
+:data:`EXAMPLE_CHARS` for the same reason (the meta-LLM needs the task's shape, not whole articles). Several samples of the
 same meta-prompt are drawn at once; each is validated like every other meta-LLM answer.
 """
 
@@ -16,7 +18,15 @@ from promptopt.llm.records import Sampling
 from promptopt.operators.meta import AnswerShape, MetaResult, meta_generate, template_sentences
 from promptopt.operators.proposals import ProposalGuard
 
-__all__ = ["OPRO_EXAMPLE", "OPRO_PAIR", "OPRO_TEMPLATE", "opro_meta_prompt", "propose_instructions"]
+__all__ = [
+    "EXAMPLE_CHARS",
+    "OPRO_EXAMPLE",
+    "OPRO_PAIR",
+    "OPRO_TEMPLATE",
+    "opro_meta_prompt",
+    "propose_instructions",
+    "shorten_example",
+]
 
 #: Our OPRO meta-prompt. Placeholders: ``{task}``, ``{trajectory}`` (:data:`OPRO_PAIR` blocks) and
 #: ``{examples}`` (:data:`OPRO_EXAMPLE` blocks).
@@ -26,15 +36,15 @@ You design instructions that tell a language model how to solve a task.
 Task:
 {task}
 
+This is what the task looks like (an input, then the expected answer):
+
+{examples}
+
 Below are instructions that were tried on this task, each followed by its score: the percentage \
 of practice examples the model answered correctly when given that instruction. They are listed \
 from the lowest score to the highest.
 
 {trajectory}
-
-This is what the task looks like (an input, then the expected answer):
-
-{examples}
 
 Write a new instruction that differs from every instruction above and that you expect to score \
 higher than all of them. Preserve any answer format that the task requires. \
@@ -45,6 +55,9 @@ OPRO_PAIR = "Instruction:\n{instruction}\nScore: {score}"
 
 #: One task example. Placeholders: ``{input}``, ``{answer}``.
 OPRO_EXAMPLE = "Input:\n{input}\nExpected answer:\n{answer}"
+
+#: An example input longer than this is cut at a word boundary and marked with "…".
+EXAMPLE_CHARS = 300
 
 _SCAFFOLDING = template_sentences(OPRO_TEMPLATE)
 
@@ -67,6 +80,15 @@ _SHAPE = AnswerShape(
 )
 
 
+def shorten_example(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    """``text`` stripped, cut to at most ``limit`` characters at a word boundary, "…" marking a cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(None, 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip() + " …"
+
+
 def _percent(score: float) -> str:
     return f"{round(100 * score)}"
 
@@ -77,13 +99,13 @@ def opro_meta_prompt(
     examples: Sequence[tuple[str, str]],
 ) -> str:
     """The meta-prompt for ``scored`` (instruction, score in [0, 1]) pairs and ``(input, answer)``
-    examples. Pairs are shown sorted by ascending score (stable: equal scores keep their order);
+    examples (inputs shortened by :func:`shorten_example`). Pairs are shown sorted by ascending score (stable: equal scores keep their order);
     choosing which pairs to show (OPRO: the best 20) is the caller's decision."""
     ordered = sorted(scored, key=lambda pair: pair[1])
     trajectory = "\n\n".join(
         OPRO_PAIR.format(instruction=text.strip(), score=_percent(score)) for text, score in ordered
     )
-    shown = "\n\n".join(OPRO_EXAMPLE.format(input=x.strip(), answer=y.strip()) for x, y in examples)
+    shown = "\n\n".join(OPRO_EXAMPLE.format(input=shorten_example(x), answer=y.strip()) for x, y in examples)
     return OPRO_TEMPLATE.format(task=task_description.strip(), trajectory=trajectory, examples=shown)
 
 

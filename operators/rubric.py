@@ -30,6 +30,7 @@ __all__ = [
     "MERGE_TEMPLATE",
     "META_JUDGE_SYSTEM",
     "REFINE_TEMPLATE",
+    "RUBRIC_SHAPE",
     "GradedOutput",
     "MergeResult",
     "RubricProposal",
@@ -72,12 +73,17 @@ keywords, refusing, stopping mid-sentence or using the wrong language? Do the it
 purpose of the task and separate good outputs from bad ones? Say which items to add, drop or \
 sharpen; severe failures deserve no points."""
 
+#: The answer shape both rubric-writing requests end with: Qwen2.5-Coder-0.5B answered a merge
+#: request that described the JSON without showing it in prose, twice.
+RUBRIC_SHAPE = """\
+Put the rubric as JSON between <rubric> and </rubric>, like this:
+<rubric>{"items": [{"name": "item_name", "description": "what earns the points", "max": 5}]}</rubric>"""
+
 REFINE_TEMPLATE = """\
 Now write the complete revised rubric. Use 3 to 12 items that do not overlap. Give every item a \
 short snake_case name, a description of what earns its points, and an explicit whole-number \
 maximum. State each criterion in general terms: never quote this input, this output or the \
-reference. Put the rubric as JSON between <rubric> and </rubric>, like this:
-<rubric>{"items": [{"name": "item_name", "description": "what earns the points", "max": 5}]}</rubric>"""
+reference. """ + RUBRIC_SHAPE
 
 #: Placeholders: ``<<task>>``, ``<<current>>``, ``<<candidates>>``.
 MERGE_TEMPLATE = """\
@@ -93,8 +99,7 @@ After auditing graded outputs, reviewers proposed these revised rubrics:
 Combine them into one rubric. Keep the criteria that several proposals share and those that stop \
 outputs from earning points without doing the task; merge duplicates and overlapping items; \
 state every item in general terms, without quoting any particular input or output. Use 3 to 12 \
-items, each with a snake_case name, a description and a whole-number maximum. Put the rubric as \
-JSON between <rubric> and </rubric>."""
+items, each with a snake_case name, a description and a whole-number maximum. """ + RUBRIC_SHAPE
 
 _REFERENCE_BLOCK = "\nA reference answer:\n<<value>>\n"
 _MERGE_RETRY = "That rubric could not be used: {why}. Reply again with the rubric as JSON between <rubric> and </rubric>."

@@ -89,7 +89,7 @@ def bench_command(
 
     from promptopt.benchmark.harness import Harness
     from promptopt.benchmark.plan import BenchPlan, BenchSettings, load_initial_prompts
-    from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, write_report
+    from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, summary_line, write_report
     from promptopt.progress import progress_bar
 
     optimizer_names = _names(optimizers, "--optimizers")
@@ -143,3 +143,4 @@ def bench_command(
         return
     typer.echo(markdown_table(rows, header=header_of(result)), nl=False)
     typer.echo(f"files: {', '.join(str(p) for p in files.values())}")
+    typer.echo(summary_line(rows))

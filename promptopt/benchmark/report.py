@@ -159,6 +159,27 @@ def markdown_table(rows: Sequence[SummaryRow], *, header: Mapping[str, Any] | No
     return "\n".join(lines) + "\n"
 
 
+def summary_line(rows: Sequence[SummaryRow]) -> str:
+    """The bench in one line: per task the best optimizer by mean test score against ``initial``,
+    and the fewest new prompts any searching optimizer scored in one cell (a search that scored
+    none only re-measured its initial prompts)."""
+    tasks: dict[str, list[SummaryRow]] = {}
+    for row in rows:
+        tasks.setdefault(row.task, []).append(row)
+    parts = []
+    for task, group in tasks.items():
+        best = max(group, key=lambda r: r.test_mean)
+        initial = next((r for r in group if r.optimizer == "initial"), None)
+        versus = f" (initial {initial.test_mean:.3f})" if initial is not None and initial is not best else ""
+        parts.append(f"{task} best {best.optimizer} {best.test_mean:.3f}{versus}")
+    searching = [r for r in rows if r.optimizer != "initial"]
+    if searching:
+        fewest = min(searching, key=lambda r: r.new_prompts_min)
+        parts.append(f"fewest new prompts in a cell: {fewest.new_prompts_min} ({fewest.optimizer} on {fewest.task})")
+    cells = sum(r.seeds for r in rows)
+    return f"summary: {cells} cells; " + "; ".join(parts)
+
+
 def plot(cells: Sequence[CellResult], path: str | os.PathLike[str]) -> Path:
     """Test score against tokens spent: one panel per task, one colour per optimizer, a point per
     seed and the optimizer's mean with ± sd bars (matplotlib's object API on the Agg canvas, as

@@ -34,6 +34,7 @@ __all__ = [
     "Verdict",
     "judge_request_text",
     "parse_judgement",
+    "scored_items",
 ]
 
 #: The judge's persona. The meta-judge uses another one (see operators/rubric.py): a judge that
@@ -177,14 +178,16 @@ def _salvaged_entries(text: str) -> list[dict[str, Any]]:
     return [e for e in entries if "score" in e]
 
 
-def parse_judgement(text: str, rubric: Rubric, *, truncated: bool = False) -> tuple[ItemScore, ...]:
-    """Per-item scores from a judge answer, clipped to [0, max]; ValueError says what is wrong.
+def scored_items(text: str, rubric: Rubric, *, truncated: bool = False) -> tuple[dict[str, ItemScore], dict[str, str]]:
+    """The items a judge answer scores, which may be fewer than the rubric's, and why each of the
+    others has no usable score. ValueError when the answer has no usable shape at all.
 
     Accepted shapes: ``{"items": [{"name", "score", "rationale"}, ...]}`` (entries matched by
     name, or by position when the count is right and the names are missing or none of them is a
     rubric item's: small judges put the passage's subject in ``name``) and
     ``{"<item name>": <score>, ...}``. With ``truncated`` (the answer hit ``max_tokens``), an
     items answer that no longer parses is read field by field (:func:`_salvaged_entries`).
+    Scores are clipped to [0, max].
     """
     try:
         data = _json_object(text)
@@ -217,17 +220,29 @@ def parse_judgement(text: str, rubric: Rubric, *, truncated: bool = False) -> tu
                 found[str(key)] = (value, "")
     else:
         raise ValueError("the answer is not a JSON object")
-    scores = []
+    scores: dict[str, ItemScore] = {}
+    missing: dict[str, str] = {}
     for item in rubric.items:
         if item.name not in found:
-            raise ValueError(f"no score for item '{item.name}'")
+            missing[item.name] = f"no score for item '{item.name}'"
+            continue
         raw, rationale = found[item.name]
         value = _as_int(raw)
         if value is None:
-            raise ValueError(f"the score of item '{item.name}' is not a number: {raw!r}")
+            missing[item.name] = f"the score of item '{item.name}' is not a number: {raw!r}"
+            continue
         clipped = min(max(value, 0), item.max_score)
-        scores.append(ItemScore(item.name, clipped, item.max_score, rationale[:500], clipped != value))
-    return tuple(scores)
+        scores[item.name] = ItemScore(item.name, clipped, item.max_score, rationale[:500], clipped != value)
+    return scores, missing
+
+
+def parse_judgement(text: str, rubric: Rubric, *, truncated: bool = False) -> tuple[ItemScore, ...]:
+    """Per-item scores from a judge answer that scores every item (see :func:`scored_items` for
+    the shapes read); ValueError says what is wrong."""
+    scores, missing = scored_items(text, rubric, truncated=truncated)
+    if missing:
+        raise ValueError(next(iter(missing.values())))
+    return tuple(scores[name] for name in rubric.names)
 
 
 def reward_of(items: Sequence[ItemScore]) -> float:
@@ -299,9 +314,11 @@ class RubricJudge:
         floor = TOKENS_PER_ITEM * len(self.rubric.items) + 16
         return self.sampling if self.sampling.max_tokens >= floor else replace(self.sampling, max_tokens=floor)
 
-    def _messages(self, example: Example, output: str) -> list[Message]:
+    def _messages(self, example: Example, output: str, rubric: Rubric | None = None) -> list[Message]:
         reference = example.target if self.use_references and example.target else None
-        text = judge_request_text(self.task_description, self.rubric, self.render_input(example), output, reference)
+        text = judge_request_text(
+            self.task_description, rubric or self.rubric, self.render_input(example), output, reference
+        )
         return [Message("system", self.persona), Message("user", text)]
 
     async def verdicts(
@@ -333,12 +350,18 @@ class RubricJudge:
         sampling = self.request_sampling
         first = await self.client.complete([sampling.request(conversations[i]) for i in pending])
         retry: list[tuple[int, str]] = []
+        partial: dict[int, dict[str, ItemScore]] = {}
         for i, response in zip(pending, first):
-            verdict, why = self._read(response, attempts=1)
+            verdict, why, scored = self._read(response, self.rubric, attempts=1)
             if verdict is not None:
                 results[i] = verdict
+                continue
+            retry.append((i, why))
+            if scored:  # a small judge scored some items: ask again for the others only, afresh
+                partial[i] = scored
+                rest = replace(self.rubric, items=tuple(t for t in self.rubric.items if t.name not in scored))
+                conversations[i] = self._messages(examples[i], outputs[i], rest)
             else:
-                retry.append((i, why))
                 conversations[i] = conversations[i] + [
                     Message("assistant", response.text if response.ok else ""),
                     Message("user", _RETRY.format(why=why, names=", ".join(self.rubric.names))),
@@ -346,7 +369,7 @@ class RubricJudge:
         if retry:
             second = await self.client.complete([sampling.request(conversations[i]) for i, _ in retry])
             for (i, first_why), response in zip(retry, second):
-                verdict, why = self._read(response, attempts=2)
+                verdict, why, _ = self._read(response, self.rubric, attempts=2, known=partial.get(i, {}))
                 results[i] = verdict or Verdict(
                     0.0,
                     self.version,
@@ -360,14 +383,24 @@ class RubricJudge:
                 self.memo[_key(self.rubric, examples[i].uid, outputs[i], prompts[i])] = verdict
         return final
 
-    def _read(self, response: ChatResponse, *, attempts: int) -> tuple[Verdict | None, str]:
+    def _read(
+        self, response: ChatResponse, rubric: Rubric, *, attempts: int, known: Mapping[str, ItemScore] | None = None
+    ) -> tuple[Verdict | None, str, dict[str, ItemScore]]:
+        """The verdict when ``known`` scores plus this answer's cover every item of ``rubric``;
+        otherwise why not, and the items this answer did score. ``known`` items are asked for
+        no more, so the answer is read against the rubric of the remaining items."""
+        known = dict(known or {})
         if not response.ok:
-            return None, f"judge request failed ({response.error_kind}): {response.error}"
+            return None, f"judge request failed ({response.error_kind}): {response.error}", {}
+        asked = replace(rubric, items=tuple(t for t in rubric.items if t.name not in known)) if known else rubric
         try:
-            items = parse_judgement(response.text, self.rubric, truncated=response.finish_reason == "length")
+            scored, missing = scored_items(response.text, asked, truncated=response.finish_reason == "length")
         except ValueError as exc:
-            return None, str(exc)
-        return Verdict(reward_of(items), self.version, items, attempts=attempts), ""
+            return None, str(exc), {}
+        if missing:
+            return None, next(iter(missing.values())), scored
+        items = tuple({**known, **scored}[name] for name in rubric.names)
+        return Verdict(reward_of(items), self.version, items, attempts=attempts), "", scored
 
     async def score(self, outputs: Sequence[str], examples: Sequence[Example]) -> list[float]:
         """The task ``Judge`` hook: rewards only (see :meth:`verdicts` for the records)."""

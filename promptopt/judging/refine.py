@@ -205,11 +205,13 @@ class RubricRefiner:
         if not candidates:
             return result("no_candidate", "no proposal parsed", proposal_errors=errors)
         merged = await merge_rubrics(self.meta, self.task.description, current, candidates, sampling=cfg.sampling)
-        if merged.rubric is None:
-            return result("no_candidate", f"merge failed: {merged.error}", proposal_errors=errors)
-        if merged.rubric.same_items(current):
+        proposed = merged.rubric
+        if proposed is None:
+            # a parsed proposal is still a whole rubric: the gate, not the merge, decides on it
+            proposed = current.next_version(candidates[0].items, origin="refinement", notes="proposal 1, unmerged")
+        if proposed.same_items(current):
             return result("unchanged", "the merged rubric equals the current one", proposal_errors=errors)
-        candidate = merged.rubric.with_version(self.next_version, current.version)
+        candidate = proposed.with_version(self.next_version, current.version)
         self.next_version += 1
         canaries = build_canaries(
             self.dev[:1],
@@ -228,6 +230,7 @@ class RubricRefiner:
             config=cfg.gate,
         )
         extra = dict(candidate=candidate, decision=decision, proposal_errors=errors, canary_rewards=rewards)
+        unmerged = "" if merged.rubric is not None else f"merge failed ({merged.error}), proposal 1 gated unmerged: "
         if decision.accepted:
-            return result("accepted", f"v{candidate.version} passed every check", after=candidate, **extra)
-        return result("refused", "; ".join(decision.reasons), **extra)
+            return result("accepted", f"{unmerged}v{candidate.version} passed every check", after=candidate, **extra)
+        return result("refused", unmerged + "; ".join(decision.reasons), **extra)

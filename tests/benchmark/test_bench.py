@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from promptopt.benchmark import BenchPlan, BenchSettings, arun_benchmark, write_report
-from promptopt.benchmark.report import summarize
+from promptopt.benchmark.report import summarize, summary_line
 
 import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest)
 
@@ -81,6 +81,10 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
     assert most > 0 and f"| {fewest}–{most} |" in body[0]
     assert "| 0–0 | – |" in body[1]  # initial asks the meta-LLM nothing
     assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = max(summarize(result.cells), key=lambda r: r.test_mean)
+    line = summary_line(summarize(result.cells))
+    assert line.startswith(f"summary: 4 cells; {TASK} best {best.optimizer} {best.test_mean:.3f}")
+    assert line.endswith(f"fewest new prompts in a cell: {fewest} (capo on {TASK})")
 
     # a rerun with resume reuses every finished cell: not one request, the same table
     sent = server.stats().requests_total

@@ -76,3 +76,29 @@ async def test_guards_answer_without_a_judge_call_and_verdicts_are_memoized(serv
     again = await judge.verdicts(outputs[3:], [example])
     assert again == verdicts[3:] and len(calls) == 1
     assert json.loads(json.dumps(verdicts[3].to_dict()))["rubric_version"] == 1
+
+
+async def test_a_judge_that_scores_only_some_items_is_asked_for_the_others_alone(server_factory, client_for):
+    # Qwen2.5-Coder-0.5B answered a six-item rubric with one entry; the retry asks afresh for the rest
+    from promptopt.judging.rubric import Rubric, RubricItem
+
+    task = brief_summary.load()
+    example = task.dev[0]
+    rubric = Rubric(tuple(RubricItem(n, f"checks {n}", 10) for n in ("names_subject", "is_brief", "no_padding")),
+                    version=3)
+    asked: list[list[str]] = []
+
+    def answers(user, n_users):
+        asked.append([n for n in rubric.names if f"- {n} (max 10)" in user])
+        if len(asked) == 1:
+            return '{"items": [{"name": "names_subject", "score": 8, "rationale": "names it"}]}'
+        return json.dumps({"items": [{"name": n, "score": 4} for n in asked[-1]]})
+
+    policy, calls = _judge_policy(answers)
+    judge = build_judge(task, client_for(server_factory(policy=policy), role="judge")).with_rubric(rubric)
+    [verdict] = await judge.verdicts(["A short summary."], [example])
+    assert verdict.ok and verdict.attempts == 2, verdict
+    assert [i.name for i in verdict.items] == list(rubric.names) and [i.score for i in verdict.items] == [8, 4, 4]
+    assert asked == [list(rubric.names), ["is_brief", "no_padding"]]  # the retry's rubric holds the missing items only
+    assert calls == [1, 1]  # a fresh conversation, not a continuation of the partial answer
+    assert abs(verdict.reward - 16 / 30) < 1e-9

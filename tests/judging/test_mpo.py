@@ -136,6 +136,34 @@ async def test_the_gate_refuses_shape_and_leakage_before_any_judge_call(server_f
         assert step.canary_rewards == {}  # the LLM checks were skipped
 
 
+async def test_a_merge_answered_in_prose_gates_the_first_proposal_unmerged(server_factory, client_for):
+    # Qwen2.5-Coder-0.5B answered the merge request in prose twice; its refinement had parsed
+    task = brief_summary.load()
+    setup = brief_summary.setup()
+    example = task.dev[5]
+    padded = brief_summary.padded_answer(brief_summary.passage_parts(task.render_input(example)))
+    scripted = world.make_policy()
+    merges: list[int] = []
+
+    def policy(request):
+        first_user = next(c for r, c in request.messages if r == "user")
+        if first_user.startswith("You keep the grading rubric"):
+            merges.append(len(request.messages))
+            return "The merged rubric keeps brevity and names the subject, with no padding."
+        return scripted(request)
+
+    server = server_factory(policy=policy)
+    judge = build_judge(task, client_for(server, role="judge"), setup=setup)
+    [verdict] = await judge.verdicts([padded], [example])
+    refiner = RubricRefiner(client_for(server, role="meta_judge"), task, setup=setup, dev=task.dev,
+                            anchors=setup.anchors(task, task.dev), config=RefineConfig(samples=1))
+    step = await refiner.step(judge, [JudgedOutput("p", example, padded, verdict)])
+    assert merges == [2, 4]  # asked, then retried once in the same conversation
+    assert step.outcome == "accepted", (step.outcome, step.detail)
+    assert step.detail.startswith("merge failed (") and "proposal 1 gated unmerged" in step.detail
+    assert step.after.origin == "refinement" and step.after.names == tuple(i["name"] for i in world.GOOD_ITEMS)
+
+
 async def test_rubric_refine_cli_improves_a_rubric_from_outputs(server_factory, run_cli, home, tmp_path):
     server = server_factory(policy=world.make_policy())
     task = brief_summary.load()

@@ -145,3 +145,20 @@ async def test_opro_answers_lose_copied_pair_labels_and_restated_requests_are_ec
     reasons = sorted(code for r in results for code in r.reasons)
     assert reasons == ["echo", "untagged"], [(r.raw, r.reasons) for r in results]
     await client.aclose()
+
+
+def test_opro_meta_prompt_puts_the_trajectory_next_to_the_request_and_shortens_long_examples():
+    # three whole AG News articles just before the request made Qwen2.5-Coder-0.5B write more news
+    from promptopt.operators import opro_meta_prompt
+    from promptopt.operators.opro import EXAMPLE_CHARS
+
+    article = "Stocks rallied on Wall Street today " + "as investors cheered the earnings news " * 30
+    meta_prompt = opro_meta_prompt("Classify news articles.", [("Name the topic.", 0.25), ("Say the topic.", 0.75)],
+                                   [(article, "Business")])
+    assert meta_prompt.index("Expected answer:\nBusiness") < meta_prompt.index("Instruction:\nName the topic.")
+    assert meta_prompt.index("Say the topic.") < meta_prompt.index("<prompt>")
+    shown = meta_prompt.split("Input:\n", 1)[1].split("\nExpected answer:", 1)[0]
+    assert shown.endswith(" …") and len(shown) <= EXAMPLE_CHARS + 2
+    assert article.startswith(shown[:-2]) and not shown[:-2].endswith(" ")  # cut between words
+    short = opro_meta_prompt("Classify news articles.", [("Name the topic.", 0.5)], [("  Oil prices fell.  ", "Business")])
+    assert "Input:\nOil prices fell.\nExpected answer:" in short  # short inputs are shown whole

@@ -73,11 +73,14 @@ keywords, refusing, stopping mid-sentence or using the wrong language? Do the it
 purpose of the task and separate good outputs from bad ones? Say which items to add, drop or \
 sharpen; severe failures deserve no points."""
 
-#: The answer shape both rubric-writing requests end with: Qwen2.5-Coder-0.5B answered a merge
-#: request that described the JSON without showing it in prose, twice.
+#: The answer shape both rubric-writing requests end with. Qwen2.5-Coder-0.5B answered a merge
+#: request that described the JSON without showing it in prose, twice; shown a one-item example,
+#: it merged every time into one item. The example has three, the fewest the gate takes.
 RUBRIC_SHAPE = """\
 Put the rubric as JSON between <rubric> and </rubric>, like this:
-<rubric>{"items": [{"name": "item_name", "description": "what earns the points", "max": 5}]}</rubric>"""
+<rubric>{"items": [{"name": "first_criterion", "description": "what earns this item's points", "max": 5}, \
+{"name": "second_criterion", "description": "what earns this item's points", "max": 5}, \
+{"name": "third_criterion", "description": "what earns this item's points", "max": 5}]}</rubric>"""
 
 REFINE_TEMPLATE = """\
 Now write the complete revised rubric. Use 3 to 12 items that do not overlap. Give every item a \
@@ -219,8 +222,10 @@ async def merge_rubrics(
     candidates: Sequence[Rubric],
     *,
     sampling: Sampling,
+    min_items: int = 3,
 ) -> MergeResult:
-    """The next rubric from the candidates and the current one; one retry when it does not parse.
+    """The next rubric from the candidates and the current one; one retry when it does not parse
+    or has fewer than ``min_items`` items (the request asks for at least that many).
 
     The result's version is ``current.version + 1`` (origin "merge"); the gate decides on it.
     """
@@ -237,6 +242,8 @@ async def merge_rubrics(
             break
         try:
             merged = _read_rubric(response.text, "merge answer")
+            if len(merged.items) < min_items:
+                raise RubricError(f"the merged rubric has {len(merged.items)} item(s), at least {min_items} are needed")
         except RubricError as exc:
             why = str(exc)
             conversation = conversation + [

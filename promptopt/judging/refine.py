@@ -204,11 +204,15 @@ class RubricRefiner:
         candidates = [p.rubric for p in proposals if p.rubric is not None]
         if not candidates:
             return result("no_candidate", "no proposal parsed", proposal_errors=errors)
-        merged = await merge_rubrics(self.meta, self.task.description, current, candidates, sampling=cfg.sampling)
+        merged = await merge_rubrics(
+            self.meta, self.task.description, current, candidates, sampling=cfg.sampling, min_items=cfg.gate.min_items
+        )
         proposed = merged.rubric
         if proposed is None:
             # a parsed proposal is still a whole rubric: the gate, not the merge, decides on it
-            proposed = current.next_version(candidates[0].items, origin="refinement", notes="proposal 1, unmerged")
+            fallback = next((c for c in candidates if len(c.items) >= cfg.gate.min_items), candidates[0])
+            position = candidates.index(fallback) + 1
+            proposed = current.next_version(fallback.items, origin="refinement", notes=f"proposal {position}, unmerged")
         if proposed.same_items(current):
             return result("unchanged", "the merged rubric equals the current one", proposal_errors=errors)
         candidate = proposed.with_version(self.next_version, current.version)
@@ -230,7 +234,7 @@ class RubricRefiner:
             config=cfg.gate,
         )
         extra = dict(candidate=candidate, decision=decision, proposal_errors=errors, canary_rewards=rewards)
-        unmerged = "" if merged.rubric is not None else f"merge failed ({merged.error}), proposal 1 gated unmerged: "
+        unmerged = "" if merged.rubric is not None else f"merge failed ({merged.error}), {proposed.notes}: "
         if decision.accepted:
             return result("accepted", f"{unmerged}v{candidate.version} passed every check", after=candidate, **extra)
         return result("refused", unmerged + "; ".join(decision.reasons), **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
 import world
 from promptopt.tasks import brief_summary
 
@@ -136,8 +137,13 @@ async def test_the_gate_refuses_shape_and_leakage_before_any_judge_call(server_f
         assert step.canary_rewards == {}  # the LLM checks were skipped
 
 
-async def test_a_merge_answered_in_prose_gates_the_first_proposal_unmerged(server_factory, client_for):
-    # Qwen2.5-Coder-0.5B answered the merge request in prose twice; its refinement had parsed
+@pytest.mark.parametrize("merge_answer", [
+    "The merged rubric keeps brevity and names the subject, with no padding.",
+    '<rubric>{"items": [{"name": "summary", "description": "detailed and thorough", "max": 20}]}</rubric>',
+], ids=["prose", "one-item"])
+async def test_an_unusable_merge_gates_the_first_proposal_unmerged(server_factory, client_for, merge_answer):
+    # Qwen2.5-Coder-0.5B answered the merge request in prose, or merged into a single item; its
+    # refinements had parsed
     task = brief_summary.load()
     setup = brief_summary.setup()
     example = task.dev[5]
@@ -149,7 +155,7 @@ async def test_a_merge_answered_in_prose_gates_the_first_proposal_unmerged(serve
         first_user = next(c for r, c in request.messages if r == "user")
         if first_user.startswith("You keep the grading rubric"):
             merges.append(len(request.messages))
-            return "The merged rubric keeps brevity and names the subject, with no padding."
+            return merge_answer
         return scripted(request)
 
     server = server_factory(policy=policy)
@@ -160,7 +166,7 @@ async def test_a_merge_answered_in_prose_gates_the_first_proposal_unmerged(serve
     step = await refiner.step(judge, [JudgedOutput("p", example, padded, verdict)])
     assert merges == [2, 4]  # asked, then retried once in the same conversation
     assert step.outcome == "accepted", (step.outcome, step.detail)
-    assert step.detail.startswith("merge failed (") and "proposal 1 gated unmerged" in step.detail
+    assert step.detail.startswith("merge failed (") and "proposal 1, unmerged" in step.detail
     assert step.after.origin == "refinement" and step.after.names == tuple(i["name"] for i in world.GOOD_ITEMS)
 
 

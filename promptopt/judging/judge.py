@@ -349,31 +349,34 @@ class RubricJudge:
         conversations = {i: self._messages(examples[i], outputs[i]) for i in pending}
         sampling = self.request_sampling
         first = await self.client.complete([sampling.request(conversations[i]) for i in pending])
-        retry: list[tuple[int, str]] = []
-        partial: dict[int, dict[str, ItemScore]] = {}
+        # per output still to judge: why the first answer failed, what it scored, what to ask again
+        retries: list[tuple[int, str, dict[str, ItemScore], list[tuple[list[Message], Rubric]]]] = []
         for i, response in zip(pending, first):
-            verdict, why, scored = self._read(response, self.rubric, attempts=1)
-            if verdict is not None:
-                results[i] = verdict
-                continue
-            retry.append((i, why))
-            if scored:  # a small judge scored some items: ask again for the others only, afresh
-                partial[i] = scored
-                rest = replace(self.rubric, items=tuple(t for t in self.rubric.items if t.name not in scored))
-                conversations[i] = self._messages(examples[i], outputs[i], rest)
-            else:
-                conversations[i] = conversations[i] + [
+            scored, why = self._read(response, self.rubric)
+            if not why:
+                results[i] = self._verdict(scored, attempts=1)
+            elif len(self.rubric.items) == 1:  # the same question again, told what was wrong
+                again = conversations[i] + [
                     Message("assistant", response.text if response.ok else ""),
                     Message("user", _RETRY.format(why=why, names=", ".join(self.rubric.names))),
                 ]
-        if retry:
-            second = await self.client.complete([sampling.request(conversations[i]) for i, _ in retry])
-            for (i, first_why), response in zip(retry, second):
-                verdict, why, _ = self._read(response, self.rubric, attempts=2, known=partial.get(i, {}))
-                results[i] = verdict or Verdict(
+                retries.append((i, why, scored, [(again, self.rubric)]))
+            else:  # item by item: a small judge that skipped items answers a single one reliably
+                alone = [replace(self.rubric, items=(item,)) for item in self.rubric.items if item.name not in scored]
+                retries.append((i, why, scored, [(self._messages(examples[i], outputs[i], r), r) for r in alone]))
+        if retries:
+            asked = [conversation for *_, questions in retries for conversation, _ in questions]
+            answers = iter(await self.client.complete([sampling.request(c) for c in asked]))
+            for i, first_why, scored, questions in retries:
+                known, whys = dict(scored), []
+                for _, rubric in questions:
+                    more, why = self._read(next(answers), rubric)
+                    known.update(more)
+                    whys += [why] if why else []
+                results[i] = self._verdict(known, attempts=2) if not whys else Verdict(
                     0.0,
                     self.version,
-                    error=f"judge answer unusable after 2 attempts: {first_why}; then {why}",
+                    error=f"judge answer unusable after 2 attempts: {first_why}; then {whys[0]}",
                     attempts=2,
                 )
         final = [v for v in results if v is not None]
@@ -383,24 +386,20 @@ class RubricJudge:
                 self.memo[_key(self.rubric, examples[i].uid, outputs[i], prompts[i])] = verdict
         return final
 
-    def _read(
-        self, response: ChatResponse, rubric: Rubric, *, attempts: int, known: Mapping[str, ItemScore] | None = None
-    ) -> tuple[Verdict | None, str, dict[str, ItemScore]]:
-        """The verdict when ``known`` scores plus this answer's cover every item of ``rubric``;
-        otherwise why not, and the items this answer did score. ``known`` items are asked for
-        no more, so the answer is read against the rubric of the remaining items."""
-        known = dict(known or {})
+    @staticmethod
+    def _read(response: ChatResponse, rubric: Rubric) -> tuple[dict[str, ItemScore], str]:
+        """The items of ``rubric`` this answer scores, and why it is not a whole verdict ("" when it is)."""
         if not response.ok:
-            return None, f"judge request failed ({response.error_kind}): {response.error}", {}
-        asked = replace(rubric, items=tuple(t for t in rubric.items if t.name not in known)) if known else rubric
+            return {}, f"judge request failed ({response.error_kind}): {response.error}"
         try:
-            scored, missing = scored_items(response.text, asked, truncated=response.finish_reason == "length")
+            scored, missing = scored_items(response.text, rubric, truncated=response.finish_reason == "length")
         except ValueError as exc:
-            return None, str(exc), {}
-        if missing:
-            return None, next(iter(missing.values())), scored
-        items = tuple({**known, **scored}[name] for name in rubric.names)
-        return Verdict(reward_of(items), self.version, items, attempts=attempts), "", scored
+            return {}, str(exc)
+        return scored, next(iter(missing.values()), "")
+
+    def _verdict(self, scored: Mapping[str, ItemScore], *, attempts: int) -> Verdict:
+        items = tuple(scored[name] for name in self.rubric.names)
+        return Verdict(reward_of(items), self.version, items, attempts=attempts)
 
     async def score(self, outputs: Sequence[str], examples: Sequence[Example]) -> list[float]:
         """The task ``Judge`` hook: rewards only (see :meth:`verdicts` for the records)."""

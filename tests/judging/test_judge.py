@@ -78,8 +78,8 @@ async def test_guards_answer_without_a_judge_call_and_verdicts_are_memoized(serv
     assert json.loads(json.dumps(verdicts[3].to_dict()))["rubric_version"] == 1
 
 
-async def test_a_judge_that_scores_only_some_items_is_asked_for_the_others_alone(server_factory, client_for):
-    # Qwen2.5-Coder-0.5B answered a six-item rubric with one entry; the retry asks afresh for the rest
+async def test_a_judge_that_skips_items_is_asked_again_item_by_item(server_factory, client_for):
+    # Qwen2.5-Coder-0.5B answered a six-item rubric with one entry, named after the passage's place
     from promptopt.judging.rubric import Rubric, RubricItem
 
     task = brief_summary.load()
@@ -92,13 +92,27 @@ async def test_a_judge_that_scores_only_some_items_is_asked_for_the_others_alone
         asked.append([n for n in rubric.names if f"- {n} (max 10)" in user])
         if len(asked) == 1:
             return '{"items": [{"name": "names_subject", "score": 8, "rationale": "names it"}]}'
-        return json.dumps({"items": [{"name": n, "score": 4} for n in asked[-1]]})
+        return json.dumps({"items": [{"name": "Oshaven", "score": 4 if "is_brief" in asked[-1] else 6}]})
 
     policy, calls = _judge_policy(answers)
     judge = build_judge(task, client_for(server_factory(policy=policy), role="judge")).with_rubric(rubric)
     [verdict] = await judge.verdicts(["A short summary."], [example])
     assert verdict.ok and verdict.attempts == 2, verdict
-    assert [i.name for i in verdict.items] == list(rubric.names) and [i.score for i in verdict.items] == [8, 4, 4]
-    assert asked == [list(rubric.names), ["is_brief", "no_padding"]]  # the retry's rubric holds the missing items only
-    assert calls == [1, 1]  # a fresh conversation, not a continuation of the partial answer
-    assert abs(verdict.reward - 16 / 30) < 1e-9
+    assert [i.name for i in verdict.items] == list(rubric.names) and [i.score for i in verdict.items] == [8, 4, 6]
+    # the scored item is not asked again (the two retries are one concurrent batch: any order)
+    assert asked[0] == list(rubric.names) and sorted(asked[1:]) == [["is_brief"], ["no_padding"]]
+    assert calls == [1, 1, 1]  # fresh one-item conversations, not a continuation of the partial answer
+    assert abs(verdict.reward - 18 / 30) < 1e-9
+
+    # an answer with no usable entry at all: every item alone; one still missing -> an error record
+    asked.clear()
+
+    def unusable(user, n_users):
+        asked.append([n for n in rubric.names if f"- {n} (max 10)" in user])
+        return "I cannot grade this." if len(asked) in (1, 3) else '{"items": [{"name": "x", "score": 7}]}'
+
+    policy, calls = _judge_policy(unusable)
+    judge = build_judge(task, client_for(server_factory(policy=policy), role="judge")).with_rubric(rubric)
+    [failed] = await judge.verdicts(["Another summary."], [example])
+    assert asked[0] == list(rubric.names) and sorted(asked[1:]) == [[n] for n in sorted(rubric.names)]
+    assert failed.error is not None and "after 2 attempts" in failed.error and failed.reward == 0.0

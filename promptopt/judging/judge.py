@@ -355,6 +355,8 @@ class RubricJudge:
             scored, why = self._read(response, self.rubric)
             if not why:
                 results[i] = self._verdict(scored, attempts=1)
+            elif not response.ok:  # the request failed, not the judge: send it once more
+                retries.append((i, why, {}, [(conversations[i], self.rubric)]))
             elif len(self.rubric.items) == 1:  # the same question again, told what was wrong
                 again = conversations[i] + [
                     Message("assistant", response.text if response.ok else ""),

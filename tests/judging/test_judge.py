@@ -116,3 +116,19 @@ async def test_a_judge_that_skips_items_is_asked_again_item_by_item(server_facto
     [failed] = await judge.verdicts(["Another summary."], [example])
     assert asked[0] == list(rubric.names) and sorted(asked[1:]) == [[n] for n in sorted(rubric.names)]
     assert failed.error is not None and "after 2 attempts" in failed.error and failed.reward == 0.0
+
+
+async def test_a_failed_judge_request_is_sent_once_more_whole(server_factory, client_for):
+    # a transport failure says nothing about the judge: the same request again, not item by item
+    from promptopt.judging.rubric import Rubric, RubricItem
+    from promptopt.llm.retry import RetryPolicy
+    from promptopt.testing.faults import FaultPlan
+
+    task = brief_summary.load()
+    rubric = Rubric(tuple(RubricItem(n, f"checks {n}", 10) for n in ("names_subject", "is_brief")), version=2)
+    policy, calls = _judge_policy(lambda user, n: json.dumps({"items": [{"name": n, "score": 5} for n in rubric.names]}))
+    server = server_factory(policy=policy, faults=FaultPlan(schedule=["500"]))
+    client = client_for(server, role="judge", retry=RetryPolicy(max_attempts=1, initial_backoff_s=0.01))
+    [verdict] = await build_judge(task, client).with_rubric(rubric).verdicts(["A summary."], [task.dev[0]])
+    assert verdict.ok and verdict.attempts == 2 and verdict.reward == 0.5
+    assert calls == [1] and server.stats().requests_total == 2  # the 500 never reached the policy

@@ -494,6 +494,7 @@ def optimize_command(
     max_shots: Optional[int] = typer.Option(None, "--max-shots", min=0, help="Most few-shot examples per prompt K (default 5)."),
     dev_size: Optional[int] = typer.Option(None, "--dev-size", min=1, help="Dev examples scored during the search (default 300)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Downstream completion cap (default 256)."),
+    meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", min=1, help="Meta-LLM completion cap (default 512)."),
     paper_compat: bool = typer.Option(False, "--paper-compat", help="Reproduce the reference implementation, bugs included."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper (default: the CAPO paper's format) or chat (examples as turns; small chat models follow it better)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -519,7 +520,7 @@ def optimize_command(
         config = config_from_options(
             optimizer, population=population, offspring=offspring, block_size=block_size,
             max_blocks=max_blocks, max_shots=max_shots, dev_size=dev_size, paper_compat=paper_compat or None,
-            renderer=renderer, max_tokens=max_tokens,
+            renderer=renderer, max_tokens=max_tokens, meta_max_tokens=meta_max_tokens,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -204,11 +204,13 @@ _OPTION_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-def config_from_options(optimizer: str, *, max_tokens: int | None = None, **options: Any) -> Any:
+def config_from_options(
+    optimizer: str, *, max_tokens: int | None = None, meta_max_tokens: int | None = None, **options: Any
+) -> Any:
     """The config of ``optimizer`` with the CLI's options applied (None: keep the default).
 
-    ``population``, ``block_size``, ``dev_size``, ``renderer`` and ``max_tokens`` (downstream
-    completion cap) apply to every optimizer. ``offspring`` is the number of new candidates per
+    ``population``, ``block_size``, ``dev_size``, ``renderer``, ``max_tokens`` (downstream
+    completion cap) and ``meta_max_tokens`` (the meta-LLM's) apply to every optimizer. ``offspring`` is the number of new candidates per
     generation: CAPO's c, EvoPrompt-GA's children, OPRO's proposals. ``max_blocks``,
     ``max_shots`` and ``paper_compat`` are CAPO's. An option the optimizer does not have raises
     ValueError naming the flag, rather than being silently ignored.
@@ -218,7 +220,9 @@ def config_from_options(optimizer: str, *, max_tokens: int | None = None, **opti
     if optimizer == "mpo":  # MPO searches with CAPO: the options shape its search
         from promptopt.optimizers.mpo import MPOConfig
 
-        return MPOConfig(search=config_from_options("capo", max_tokens=max_tokens, **options))
+        return MPOConfig(
+            search=config_from_options("capo", max_tokens=max_tokens, meta_max_tokens=meta_max_tokens, **options)
+        )
     cls = config_class(optimizer)
     known = {f.name for f in fields(cls)}
     changes: dict[str, Any] = {}
@@ -238,4 +242,6 @@ def config_from_options(optimizer: str, *, max_tokens: int | None = None, **opti
         raise ValueError(f"optimizer '{optimizer}': {exc}") from None
     if max_tokens is not None:
         config = replace(config, sampling=replace(config.sampling, max_tokens=max_tokens))
+    if meta_max_tokens is not None:
+        config = replace(config, meta_sampling=replace(config.meta_sampling, max_tokens=meta_max_tokens))
     return config

@@ -221,6 +221,10 @@ async def test_config_must_match_the_optimizer(server_factory, tmp_path):
     with pytest.raises(ValueError, match="--max-shots does not apply to optimizer 'opro'"):
         config_from_options("opro", max_shots=2)
     assert config_from_options("opro", offspring=5, max_tokens=9).proposals == 5
+    capped = config_from_options("evoprompt-de", meta_max_tokens=100, max_tokens=9)
+    assert (capped.meta_sampling.max_tokens, capped.sampling.max_tokens) == (100, 9)
+    assert capped.meta_sampling.temperature == EvoPromptDEConfig().meta_sampling.temperature
+    assert config_from_options("mpo", meta_max_tokens=70).search.meta_sampling.max_tokens == 70
     assert config_from_options("evoprompt-ga", offspring=5, dev_size=7).offspring == 5
     with pytest.raises(ValueError, match="--offspring does not apply to optimizer 'evoprompt-de'"):
         config_from_options("evoprompt-de", offspring=5)

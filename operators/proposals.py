@@ -37,7 +37,7 @@ REASONS = {
     "truncated": "cut off at max_tokens before the closing tag",
     "echo": "an echo of the meta-prompt",
     "parent_copy": "a copy of a parent instruction",
-    "leaked_example": "contains a dev or test example",
+    "leaked_example": "contains a dev or test example, or a long verbatim run of one",
     "too_short": "fewer words than the minimum",
     "too_long": "more words than the maximum",
     "duplicate": "an instruction the run already has",
@@ -47,6 +47,12 @@ REASONS = {
 
 def normalize(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _spans(norm: str, n: int) -> set[str]:
+    """Every run of ``n`` consecutive words of a normalized text."""
+    words = norm.split()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,11 @@ class ProposalRules:
     #: ``min_example_chars`` characters: short inputs such as "yes" occur in any text).
     examples: tuple[str, ...] = ()
     min_example_chars: int = 24
+    #: A run of this many consecutive words of an example is a leak too: Qwen2.5-Coder-0.5B, shown
+    #: AG News articles, proposed an article's headline and first sentence as the instruction.
+    leak_words: int = 10
+    #: Every ``leak_words``-word run of the examples (normalized, space-joined).
+    example_spans: frozenset[str] = field(default=frozenset(), repr=False)
     #: Instructions the run already has; set by instruction-only optimizers, where a repeat is a
     #: wasted proposal (CAPO's children also differ in their examples).
     known: frozenset[str] = frozenset()
@@ -70,7 +81,13 @@ class ProposalRules:
         changes.setdefault("min_words", 3)
         texts = {normalize(t) for t in inputs}
         limit = changes.get("min_example_chars", cls.min_example_chars)
-        return cls(examples=tuple(sorted(t for t in texts if len(t) >= limit)), **changes)
+        n = changes.pop("leak_words", cls.leak_words)
+        return cls(
+            examples=tuple(sorted(t for t in texts if len(t) >= limit)),
+            leak_words=n,
+            example_spans=frozenset(span for t in texts for span in _spans(t, n)),
+            **changes,
+        )
 
     def with_known(self, instructions: Iterable[str]) -> "ProposalRules":
         return replace(self, known=frozenset(normalize(i) for i in instructions))
@@ -89,6 +106,8 @@ def check_proposal(text: str, parents: Iterable[str], rules: ProposalRules) -> s
     if norm in rules.known:
         return "duplicate"
     if any(example in norm for example in rules.examples):
+        return "leaked_example"
+    if rules.example_spans and not rules.example_spans.isdisjoint(_spans(norm, rules.leak_words)):
         return "leaked_example"
     return None
 

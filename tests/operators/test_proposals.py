@@ -17,7 +17,9 @@ from promptopt.testing import policies
 from promptopt.testing.policies import PolicyReply
 
 REVIEW = "the film contains no good jokes, no good scenes, barely a moment of wit"
-RULES = ProposalRules.for_data([REVIEW, "yes"])
+ARTICLE = ("Arsenal get back to winning ways Arsenal won for the first time in five games Saturday, getting two "
+           "goals from Thierry Henry to beat Birmingham 3-0 in the Premier League.")
+RULES = ProposalRules.for_data([REVIEW, "yes", ARTICLE])
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,10 @@ RULES = ProposalRules.for_data([REVIEW, "yes"])
         ("  SAY the   label. ", ["Say the label."], "parent_copy"),
         (f"Answer like this: {REVIEW.upper()} -> negative", [], "leaked_example"),
         ("Say yes or no, then the label.", [], None),  # "yes" is too short to count as a leak
+        # what Qwen2.5-Coder-0.5B proposed as OPRO's instruction on AG News: a shown article's start
+        ("Why does Arsenal get back to winning ways Arsenal won for the first time in five games Saturday?", [],
+         "leaked_example"),
+        ("Classify the news: a team won for the first time in five games, which topic is it?", [], None),
     ],
 )
 def test_check_proposal(text, parents, reason):

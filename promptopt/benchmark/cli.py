@@ -135,6 +135,13 @@ def bench_command(
                 )
 
         result = asyncio.run(harness.run(on_done=finished))
+    if result.stale:
+        typer.echo(
+            f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "
+            f"({', '.join(result.stale[:3])}{', ...' if len(result.stale) > 3 else ''}); "
+            "another --out measures this code",
+            err=True,
+        )
     files = write_report(result)
     rows = summarize(result.cells)
     if as_json:

@@ -8,7 +8,7 @@ Layout of the output directory::
         run/                         the optimizer's run directory (config, journal, artifacts)
         search-cache.sqlite3         this cell's responses during the search
         timing.json                  wall time of each session that worked on the cell
-        cell.json                    the finished cell: its settings and its results
+        cell.json                    the finished cell: its settings, results and code fingerprint
 
 Each cell searches with its own response cache. A shared one would answer one optimizer's
 requests from another's (the initial prompts are the same), and answers from the cache are not
@@ -16,7 +16,9 @@ charged, so the second optimizer would get more work out of the same token budge
 is not budgeted and shares one cache: a prompt that several cells end up with is scored once.
 
 A finished cell (cell.json) is skipped on ``resume``; an interrupted one continues through
-``aoptimize(resume=True)``, which replays its journal from the cell's cache.
+``aoptimize(resume=True)``, which replays its journal from the cell's cache. A reused cell that
+other code measured (another :func:`~promptopt._version.source_fingerprint`) is reused all the
+same, since settings decide reuse, but is listed in ``BenchResult.stale``; the CLI says so.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from promptopt._version import source_fingerprint
 from promptopt.benchmark.configs import config_for, downstream_of
 from promptopt.benchmark.plan import BenchPlan, Cell
 from promptopt.errors import PromptoptError
@@ -93,6 +96,8 @@ class BenchResult:
     cells: tuple[CellResult, ...]
     #: Cells taken from earlier sessions without any work.
     reused: tuple[str, ...] = field(default=())
+    #: Reused cells that other code measured (another source fingerprint, or none recorded).
+    stale: tuple[str, ...] = field(default=())
 
 
 CellCallback = Callable[[Cell, int, int], None]
@@ -224,6 +229,7 @@ class Harness:
         write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
         results: list[CellResult] = []
         reused: list[str] = []
+        stale: list[str] = []
         try:
             for index, cell in enumerate(cells):
                 if on_start is not None:
@@ -237,6 +243,8 @@ class Harness:
                     raise error from exc
                 if stored is not None:
                     reused.append(cell.key)
+                    if self._stored_code(cell) != source_fingerprint():
+                        stale.append(cell.key)
                 results.append(result)
                 if on_done is not None:
                     on_done(result, stored is not None)
@@ -245,7 +253,7 @@ class Harness:
                 await self._test_client.aclose()
                 self._test_cache.close()
                 self._test_client = self._test_cache = None
-        return BenchResult(self.plan, self.out, tuple(results), tuple(reused))
+        return BenchResult(self.plan, self.out, tuple(results), tuple(reused), tuple(stale))
 
     def plan_dict(self) -> dict[str, Any]:
         plan = self.plan
@@ -277,6 +285,10 @@ class Harness:
                 "use another --out for a benchmark with these settings"
             )
         return result
+
+    def _stored_code(self, cell: Cell) -> str | None:
+        data = json.loads((cell_dir(self.out, cell) / CELL_FILE).read_text(encoding="utf-8"))
+        return data.get("code")
 
     async def run_cell(self, cell: Cell) -> CellResult:
         from promptopt.budget import Budget
@@ -329,8 +341,8 @@ class Harness:
         )
         write_text_atomically(
             directory / CELL_FILE,
-            json.dumps({"settings": settings, "result": cell_result.to_dict()}, indent=2, sort_keys=True,
-                       ensure_ascii=False) + "\n",
+            json.dumps({"settings": settings, "result": cell_result.to_dict(), "code": source_fingerprint()},
+                       indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         )
         return cell_result
 

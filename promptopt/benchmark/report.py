@@ -233,6 +233,7 @@ def results_json(result: BenchResult, rows: Sequence[SummaryRow]) -> dict[str, A
         "summary": [row.to_dict() for row in rows],
         "cells": [cell.to_dict() for cell in result.cells],
         "reused": list(result.reused),
+        "stale": list(result.stale),
     }
 
 

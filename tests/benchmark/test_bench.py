@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from promptopt._version import source_fingerprint
 from promptopt.benchmark import BenchPlan, BenchSettings, arun_benchmark, write_report
 from promptopt.benchmark.report import summarize, summary_line
 
@@ -91,6 +92,16 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
     again, files_again = await bench(server, out, resume=True)
     assert server.stats().requests_total == sent
     assert len(again.reused) == 4 and files_again["table"].read_text() == table
+    assert again.stale == ()  # the same code measured them
+
+    # a cell measured by other code is still reused (settings decide) but reported as stale
+    stored = Path(capo[0].run_dir).parent / "cell.json"
+    record = json.loads(stored.read_text())
+    assert record["code"] == source_fingerprint()
+    stored.write_text(json.dumps({**record, "code": "0123456789abcdef"}))
+    other, _ = await bench(server, out, resume=True)
+    assert other.stale == (f"{TASK}/capo/seed1",) and server.stats().requests_total == sent
+    stored.write_text(json.dumps(record))
 
     # an interrupted cell (no cell.json yet) continues from its journal and caches: still no request
     (Path(capo[1].run_dir).parent / "cell.json").unlink()

@@ -185,18 +185,21 @@ def scored_items(text: str, rubric: Rubric, *, truncated: bool = False) -> tuple
     Accepted shapes: ``{"items": [{"name", "score", "rationale"}, ...]}`` (entries matched by
     name, or by position when the count is right and the names are missing or none of them is a
     rubric item's: small judges put the passage's subject in ``name``) and
-    ``{"<item name>": <score>, ...}``. With ``truncated`` (the answer hit ``max_tokens``), an
-    items answer that no longer parses is read field by field (:func:`_salvaged_entries`).
-    Scores are clipped to [0, max].
+    ``{"<item name>": <score>, ...}``. An items answer that does not parse (cut off at
+    ``max_tokens``: ``truncated``, or closed with stray brackets) is read field by field
+    (:func:`_salvaged_entries`). Scores are clipped to [0, max].
     """
     try:
         data = _json_object(text)
     except ValueError:
-        if not truncated or '"items"' not in text:
+        if '"items"' not in text:
             raise
+        # cut off at max_tokens, or closed wrongly ('}]]}': Qwen2.5-Coder-0.5B, 1 answer in 8)
         data = {"items": _salvaged_entries(text)}
         if not data["items"]:
-            raise ValueError("the answer was cut off at max_tokens before any score") from None
+            if truncated:
+                raise ValueError("the answer was cut off at max_tokens before any score") from None
+            raise
     found: dict[str, tuple[Any, str]] = {}
     if isinstance(data, Mapping) and isinstance(data.get("items"), list):
         entries = [e for e in data["items"] if isinstance(e, Mapping)]

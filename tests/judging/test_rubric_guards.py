@@ -115,8 +115,13 @@ def test_scores_written_before_a_runaway_rationale_survive_the_token_cap():
     items = parse_judgement(cut, two, truncated=True)
     assert [(i.name, i.score, i.clipped, i.rationale) for i in items] == [
         ("a", 3, False, 'names "Oshaven" once'), ("b", 4, True, "")]
-    with pytest.raises(ValueError, match="does not parse"):  # only an answer that hit the cap is salvaged
-        parse_judgement(cut, two)
+    assert parse_judgement(cut, two) == items  # the same fields, whatever stopped the answer
+    # closed with a stray bracket (Qwen2.5-Coder-0.5B, one judge answer in eight)
+    stray = '{"items": [{"name": "Brenholt", "score": 5, "rationale": "most visitors arrive by bicycle."}]]}'
+    one = Rubric.from_dict({"items": [{"name": "a", "description": "d", "max": 10}]})
+    assert [(i.name, i.score) for i in parse_judgement(stray, one)] == [("a", 5)]
+    with pytest.raises(ValueError, match="does not parse"):  # nothing readable: still an error
+        parse_judgement('{"items": [{"name": "a", "rationale": "fine"}]]}', one)
     with pytest.raises(ValueError, match="no score for item 'b'"):  # cut before b's score
         parse_judgement('{"items": [{"name": "a", "score": 3, "rationale": "it is short and', two, truncated=True)
     with pytest.raises(ValueError, match="before any score"):

@@ -57,7 +57,7 @@ bench-optimizers-real: models
 	$(VENV)/bin/promptopt bench $(BENCH_REAL_FLAGS) --tasks sst2 --model $(REAL_META) \
 		--out runs/bench-optimizers-real-qwen --resume
 
-# MPO's padding hack with a real judge and meta-judge: fixed vs evolving rubric (minutes).
+# MPO's padding hack with a real judge and meta-judge: fixed vs evolving rubric (17 minutes on 2 cores).
 bench-mpo-real: models
 	$(PY) bench/mpo_hack.py --meta-model $(REAL_META) --judge-model $(REAL_META) --out runs/bench-mpo-real
 

@@ -4,8 +4,9 @@ The meta-prompt shows a few task examples, then the best instructions found so f
 scores from the lowest score to the highest, and asks for a new instruction that should beat them
 all. The trajectory, not the examples, sits next to the request: with three AG News articles last,
 Qwen2.5-Coder-0.5B went on writing news instead of an instruction. Example inputs are shortened to
-:data:`EXAMPLE_CHARS` for the same reason (the meta-LLM needs the task's shape, not whole articles). Several samples of the
-same meta-prompt are drawn at once; each is validated like every other meta-LLM answer.
+:data:`EXAMPLE_CHARS` for the same reason (the meta-LLM needs the task's shape, not whole
+articles). Several samples of the same meta-prompt are drawn at once; each is validated like every
+other meta-LLM answer.
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def opro_meta_prompt(
     examples: Sequence[tuple[str, str]],
 ) -> str:
     """The meta-prompt for ``scored`` (instruction, score in [0, 1]) pairs and ``(input, answer)``
-    examples (inputs shortened by :func:`shorten_example`). Pairs are shown sorted by ascending score (stable: equal scores keep their order);
-    choosing which pairs to show (OPRO: the best 20) is the caller's decision."""
+    examples (inputs shortened by :func:`shorten_example`). Pairs are shown sorted by ascending
+    score (stable: equal scores keep their order); choosing which pairs to show (OPRO: the best
+    20) is the caller's decision."""
     ordered = sorted(scored, key=lambda pair: pair[1])
     trajectory = "\n\n".join(
         OPRO_PAIR.format(instruction=text.strip(), score=_percent(score)) for text, score in ordered

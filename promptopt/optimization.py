@@ -210,8 +210,9 @@ def config_from_options(
     """The config of ``optimizer`` with the CLI's options applied (None: keep the default).
 
     ``population``, ``block_size``, ``dev_size``, ``renderer``, ``max_tokens`` (downstream
-    completion cap) and ``meta_max_tokens`` (the meta-LLM's) apply to every optimizer. ``offspring`` is the number of new candidates per
-    generation: CAPO's c, EvoPrompt-GA's children, OPRO's proposals. ``max_blocks``,
+    completion cap) and ``meta_max_tokens`` (the meta-LLM's) apply to every optimizer.
+    ``offspring`` is the number of new candidates per generation: CAPO's c, EvoPrompt-GA's
+    children, OPRO's proposals. ``max_blocks``,
     ``max_shots`` and ``paper_compat`` are CAPO's. An option the optimizer does not have raises
     ValueError naming the flag, rather than being silently ignored.
     """

@@ -236,14 +236,14 @@ class Harness:
                     on_start(cell, index, len(cells))
                 stored = self.stored(cell)
                 try:
-                    result = stored or await self.run_cell(cell)
+                    result = stored[0] if stored is not None else await self.run_cell(cell)
                 except PromptoptError as exc:  # say which cell, keep the exit status
                     error = PromptoptError(f"cell {cell.key}: {exc}")
                     error.exit_code = exc.exit_code
                     raise error from exc
                 if stored is not None:
                     reused.append(cell.key)
-                    if self._stored_code(cell) != source_fingerprint():
+                    if stored[1] != source_fingerprint():
                         stale.append(cell.key)
                 results.append(result)
                 if on_done is not None:
@@ -267,14 +267,15 @@ class Harness:
             "settings": plan.settings.to_dict(),
         }
 
-    def stored(self, cell: Cell) -> CellResult | None:
-        """The finished cell's results, if it was finished with the same settings."""
+    def stored(self, cell: Cell) -> tuple[CellResult, str | None] | None:
+        """The finished cell's results and the source fingerprint that measured them (None when
+        it recorded none), if it was finished with the same settings."""
         path = cell_dir(self.out, cell) / CELL_FILE
         if not path.exists():
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            stored_settings, result = data["settings"], CellResult.from_dict(data["result"])
+            stored_settings, result, code = data["settings"], CellResult.from_dict(data["result"]), data.get("code")
         except (ValueError, KeyError, TypeError) as exc:
             raise PromptoptError(f"{path}: not a cell file written by promptopt bench ({exc}); delete it to rerun the cell") from None
         settings = json.loads(json.dumps(self.cell_settings(cell)))
@@ -284,11 +285,7 @@ class Harness:
                 f"{path}: cell {cell.key} was run with different settings ({', '.join(differing)}); "
                 "use another --out for a benchmark with these settings"
             )
-        return result
-
-    def _stored_code(self, cell: Cell) -> str | None:
-        data = json.loads((cell_dir(self.out, cell) / CELL_FILE).read_text(encoding="utf-8"))
-        return data.get("code")
+        return result, code
 
     async def run_cell(self, cell: Cell) -> CellResult:
         from promptopt.budget import Budget

@@ -362,7 +362,7 @@ class RubricJudge:
                 retries.append((i, why, {}, [(conversations[i], self.rubric)]))
             elif len(self.rubric.items) == 1:  # the same question again, told what was wrong
                 again = conversations[i] + [
-                    Message("assistant", response.text if response.ok else ""),
+                    Message("assistant", response.text),
                     Message("user", _RETRY.format(why=why, names=", ".join(self.rubric.names))),
                 ]
                 retries.append((i, why, scored, [(again, self.rubric)]))

@@ -85,6 +85,26 @@ def _check_role(owner: str, role: object) -> None:
 
 
 @dataclass(frozen=True)
+class Room:
+    """What a countable limit has left for more spends of one unit (a per-role cost estimate)."""
+
+    units: int
+    used: int
+    limit: int
+    per_unit: int
+    noun: str
+
+    def describe(self) -> str:
+        return f"{self.used:,} of {self.limit:,} {self.noun} spent, about {self.per_unit:,} more each"
+
+
+def _room(used: int, per_unit: int, limit: int, noun: str) -> Room | None:
+    if per_unit <= 0:
+        return None
+    return Room(max(0, (limit - used) // per_unit), used, limit, per_unit, noun)
+
+
+@dataclass(frozen=True)
 class TokenLimit:
     """Stop once ``kind`` tokens of ``role`` (None: all roles together) reach ``limit``."""
 
@@ -105,6 +125,10 @@ class TokenLimit:
 
     def _noun(self) -> str:
         return "tokens" if self.kind == "total" else f"{self.kind} tokens"
+
+    def room(self, state: BudgetState, unit: Mapping[str, RoleUsage]) -> Room | None:
+        """How many more spends of ``unit`` fit before the limit (None: ``unit`` costs nothing here)."""
+        return _room(self.used(state), self.used(BudgetState(usage=unit)), self.limit, f"{self._noun()} ({_scope(self.role)})")
 
     def reason(self, state: BudgetState) -> str | None:
         used = self.used(state)
@@ -148,8 +172,15 @@ class CallLimit:
         _check_int("CallLimit", "limit", self.limit)
         _check_role("CallLimit", self.role)
 
+    def used(self, state: BudgetState) -> int:
+        return sum(row.requests for row in _roles(state, self.role))
+
+    def room(self, state: BudgetState, unit: Mapping[str, RoleUsage]) -> Room | None:
+        """How many more spends of ``unit`` fit before the limit (None: ``unit`` sends nothing here)."""
+        return _room(self.used(state), self.used(BudgetState(usage=unit)), self.limit, f"requests ({_scope(self.role)})")
+
     def reason(self, state: BudgetState) -> str | None:
-        used = sum(row.requests for row in _roles(state, self.role))
+        used = self.used(state)
         if used < self.limit:
             return None
         return f"call budget reached: {used:,} of {self.limit:,} requests ({_scope(self.role)})"
@@ -290,6 +321,18 @@ class Budget:
             if why is not None:
                 return why
         return None
+
+    def room(self, state: BudgetState, unit: Mapping[str, RoleUsage]) -> Room | None:
+        """The tightest room the countable limits (tokens, calls) leave for more spends of
+        ``unit``; None when none of them counts it. Callers size a step with it so that they do not
+        pay for work (a meta proposal) whose follow-up (its evaluation) the budget cannot buy."""
+        rooms = [
+            room
+            for condition in self.conditions
+            if isinstance(condition, (TokenLimit, CallLimit))
+            and (room := condition.room(state, unit)) is not None
+        ]
+        return min(rooms, key=lambda r: r.units) if rooms else None
 
     def describe(self) -> str:
         if not self.conditions:

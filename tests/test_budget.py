@@ -209,3 +209,23 @@ def test_overshoot_is_at_most_one_batch(seed: int) -> None:
     assert total.total_tokens >= token_limit or downstream_calls >= call_limit
     assert total.total_tokens < token_limit + largest_batch_tokens
     assert downstream_calls < call_limit + largest_batch_calls
+
+
+def test_room_is_the_tightest_countable_limit_for_more_spends_of_a_unit():
+    from promptopt.budget import BudgetState, CallLimit, TokenLimit
+
+    state = BudgetState(usage={"meta": RoleUsage(requests=4, prompt_tokens=900, completion_tokens=100),
+                               "downstream": RoleUsage(requests=40, prompt_tokens=3000, completion_tokens=400)})
+    unit = {"meta": RoleUsage(requests=1, prompt_tokens=200, completion_tokens=50),
+            "downstream": RoleUsage(requests=8, prompt_tokens=600, completion_tokens=80)}
+    # 4,400 of 6,000 tokens spent, 930 per unit: one more fits
+    room = Budget([TokenLimit(6000), CallLimit(100)]).room(state, unit)
+    assert (room.units, room.used, room.per_unit) == (1, 4400, 930)
+    assert room.describe() == "4,400 of 6,000 tokens (all roles) spent, about 930 more each"
+    # calls bind first: 44 of 50 requests, 9 per unit
+    assert Budget([TokenLimit(60000), CallLimit(50)]).room(state, unit).units == 0
+    # a meta-only limit counts only the meta part of the unit; a limit past its spend has no room
+    assert Budget([TokenLimit(1500, role="meta")]).room(state, unit).units == 2
+    assert Budget([TokenLimit(100, role="meta")]).room(state, unit).units == 0
+    # a limit the unit costs nothing against, and limits that count no spend, give no room
+    assert Budget([TokenLimit(10, role="judge"), MaxGenerations(3)]).room(state, unit) is None

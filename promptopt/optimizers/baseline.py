@@ -5,15 +5,24 @@ The papers' baselines optimize the instruction alone, and score every candidate 
 example (no racing): that is the cost CAPO's racing is measured against. The dev set is still
 scored block by block (``block_size`` examples per batch) so that the budget is checked between
 batches and a stop overshoots by at most one block.
+
+A step asks the meta-LLM for no more new instructions than the token (or call) budget left can
+score: near the end of a budget, an OPRO step of 4 proposals on AG News cost 2,500 meta tokens
+that the budget then had no room to evaluate. :meth:`ZeroShotBaseline._affordable` estimates one
+new candidate's cost from the run's own spend and cuts the step (journal event ``budget_cut``),
+or ends the run when not one fits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from promptopt.budget import BudgetExhausted
+from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.base import Optimizer, SamplingConfig
 from promptopt.prompt import Prompt
+
 
 def _paper_sampling() -> Sampling:
     # the CAPO paper's downstream sampling, used for every optimizer it compares (spec §8)
@@ -67,6 +76,40 @@ class ZeroShotBaseline(Optimizer):
         self._record("initial_population", candidates=list(self.population))
         await self._score_full(self.population)
         self.population = self._rank(self.population)
+
+    def _candidate_cost(self) -> dict[str, RoleUsage]:
+        """One more new candidate's cost per role, estimated from this run's spend so far: one
+        meta request (the average one), and of every other role (downstream answers, token
+        counts) one candidate's share, as if every proposal came back valid and new."""
+        cost: dict[str, RoleUsage] = {}
+        for role, row in self.spend_view.snapshot().items():
+            count = row.requests if role == self.meta.role else len(self.candidates)
+            if count > 0:
+                cost[role] = RoleUsage(
+                    requests=-(-row.requests // count),
+                    prompt_tokens=-(-row.prompt_tokens // count),
+                    completion_tokens=-(-row.completion_tokens // count),
+                )
+        return cost
+
+    def _affordable(self, wanted: int) -> int:
+        """How many new candidates this step asks for: ``wanted``, or as many as the budget left
+        can score (journaled as ``budget_cut``); raises :class:`BudgetExhausted` when not one
+        fits. A replay takes the stored decision, since the spend it saw is not re-derived."""
+        upcoming = self.run_dir.replay_next if self.run_dir is not None else None
+        if upcoming is not None:
+            if upcoming.get("event") != "budget_cut":
+                return wanted
+            stored = {k: v for k, v in upcoming.items() if k not in ("event", "seq", "t")}
+            self._record("budget_cut", **stored)
+            return int(stored["asked"])
+        room = self.budget.room(self.guard.state(), self._candidate_cost())
+        if room is None or room.units >= wanted:
+            return wanted
+        if room.units == 0:
+            raise BudgetExhausted(f"budget too small for another new prompt: {room.describe()}")
+        self._record("budget_cut", generation=self.generation, wanted=wanted, asked=room.units, room=room.describe())
+        return room.units
 
     async def _add_scored(self, prompts: list[Prompt], operator: str, parents: list[tuple[str, ...]]) -> list[str]:
         """Register the distinct new prompts and score them on the full dev set."""

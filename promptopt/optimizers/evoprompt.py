@@ -67,7 +67,7 @@ class EvoPromptGA(ZeroShotBaseline):
         from promptopt.operators import evolve_ga
 
         cfg = self.config
-        pairs = self._pick_parents()
+        pairs = self._pick_parents()[: self._affordable(cfg.offspring)]
         self._record("parents", generation=self.generation, pairs=[list(p) for p in pairs])
         instruction = {c: self.candidates[c].prompt.instruction for c in self.population}
         results = await evolve_ga(
@@ -101,6 +101,7 @@ class EvoPromptDE(ZeroShotBaseline):
         for current in members:
             donor_a, donor_b = self.rng.sample([c for c in members if c != current], 2)
             jobs.append((donor_a, donor_b, best, current))
+        jobs = jobs[: self._affordable(len(jobs))]  # members without a trial survive as they are
         text = {c: self.candidates[c].prompt.instruction for c in members}
         results = await evolve_de(
             self.meta,

@@ -54,6 +54,7 @@ class OPRO(ZeroShotBaseline):
         from promptopt.operators import bare_answer, opro_meta_prompt, propose_instructions
 
         cfg = self.config
+        asked = self._affordable(cfg.proposals)
         shown = list(self.population)  # best first, at most max_shown
         ascending = list(reversed(shown))  # the order the meta-prompt lists them in
         examples = self.rng.sample(self.dev, min(cfg.examples_shown, len(self.dev)))
@@ -71,7 +72,7 @@ class OPRO(ZeroShotBaseline):
         results = await propose_instructions(
             self.meta,
             meta_prompt,
-            cfg.proposals,
+            asked,
             sampling=cfg.meta_sampling,
             fallback=self.candidates[shown[0]].prompt.instruction,
             first_sample=2 * cfg.proposals * (self.generation - 1),

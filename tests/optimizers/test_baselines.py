@@ -239,3 +239,51 @@ def test_cli_refuses_an_option_the_optimizer_does_not_have(run_cli, home):
     assert refused.returncode == 2 and "--max-shots does not apply to optimizer 'opro'" in refused.stderr
     small = run_cli("optimize", "--task", "demo_sentiment", "--optimizer", "evoprompt-de", "--population", "2", env=home)
     assert small.returncode == 2 and "population must be >= 3" in small.stderr
+
+
+def _tokens(usage):
+    return sum(row["prompt_tokens"] + row["completion_tokens"] for row in usage.values())
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", SEARCHERS)
+async def test_a_step_asks_only_for_the_new_prompts_the_budget_left_can_score(server_factory, tmp_path, name):
+    server = server_factory(policy=scripted.policy)
+    await run(server, tmp_path, name, run_name="free", generations=2)
+    free = journal(tmp_path / "free")
+    notes = [e["usage"] for e in free if e["event"] == "spend" and e.get("note")]
+    asked = [e["asked"] for e in free if e["event"] == "proposals"]
+    wanted = asked[-1]
+    assert wanted >= 4
+    # room for half of what the second step spent without a limit
+    step = _tokens(notes[1]) - _tokens(notes[0])
+    limit = _tokens(notes[0]) + step // 2
+
+    async def limited(tokens, resume=False):
+        return await aoptimize(
+            scripted.make_task(), optimizer=name, model=f"openai:test-model@{server.base_url}",
+            budget=Budget.from_options(tokens=tokens, generations=4), seed=7, config=small_config(name),
+            initial_prompts=scripted.INITIAL, run_dir=tmp_path / "cut", resume=resume,
+            cache=ResponseCache(tmp_path / "cut.sqlite3"),
+        )
+
+    result = await limited(limit)
+    events = journal(tmp_path / "cut")
+    cuts = [e for e in events if e["event"] == "budget_cut"]
+    assert cuts and cuts[0]["generation"] == 2 and cuts[0]["wanted"] == wanted and 1 <= cuts[0]["asked"] < wanted
+    assert [e["asked"] for e in events if e["event"] == "proposals"][1] == cuts[0]["asked"]
+    # no meta answer was paid for and left unscored: every candidate has every dev block
+    blocks = {}
+    for e in events:
+        if e["event"] == "evaluation":
+            for cid in e["scores"]:
+                blocks[cid] = blocks.get(cid, 0) + 1
+    assert set(blocks) == set(result.candidates) and set(blocks.values()) == {2}
+    assert "budget" in result.stop_reason
+    assert _tokens({r: vars(u) for r, u in result.spend.items()}) <= limit + step // 2
+
+    # a resume with a raised budget re-derives the cut step from the journal, then goes on
+    more = await limited(limit * 3, resume=True)
+    again = journal(tmp_path / "cut")
+    assert [e for e in again if e["event"] == "budget_cut"][0] == cuts[0]
+    assert len(more.candidates) > len(result.candidates)

@@ -97,7 +97,7 @@ def plan_run(
         from promptopt.llm.connection import connect
 
         client = connect(model, cache=None if no_cache else ResponseCache(cache_path), seed=seed_list[0])
-    run = RunDir(out or Path("runs") / f"plan-{suite}-{config.label.replace(':', '-')}")
+    run = RunDir(out or Path("runs") / f"plan-{suite}-{config.label.replace(':', '-')}").acquire()
     settings = run_settings(suite, specs, seed_list, config, model if agents in LLM_TEAMS else None)
     prepare(run, settings, resume)
 

@@ -60,14 +60,18 @@ def open_run_dir(run_dir: str | Path, settings: dict[str, Any], *, resume: bool)
     """The run directory for ``settings``: a fresh one, or (``resume``) the stored run, checked to
     have the same settings except :data:`RESUMABLE_KEYS`; a changed budget drops the stored stop
     so the search continues from where it ended."""
-    directory = RunDir(run_dir)
-    if resume and directory.config_path.exists():
-        directory.check_resume(settings, resumable=RESUMABLE_KEYS)
-        if directory.read_config().get("budget") != settings["budget"]:
-            directory.truncate_before("stop")
-    else:  # a fresh run (``resume`` on an empty directory simply starts one)
-        directory.ensure_fresh()
-    directory.write_config(settings)
+    directory = RunDir(run_dir).acquire()
+    try:
+        if resume and directory.config_path.exists():
+            directory.check_resume(settings, resumable=RESUMABLE_KEYS)
+            if directory.read_config().get("budget") != settings["budget"]:
+                directory.truncate_before("stop")
+        else:  # a fresh run (``resume`` on an empty directory simply starts one)
+            directory.ensure_fresh()
+        directory.write_config(settings)
+    except BaseException:
+        directory.release()
+        raise
     return directory
 
 
@@ -170,6 +174,8 @@ async def aoptimize(
         ).run()
     finally:
         await close_clients(clients)
+        if directory is not None:
+            directory.release()
     if out is not None:
         from promptopt.artifact import Artifact
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Collection, Mapping, Protocol, Sequence
 
+from promptopt.dirlock import DirectoryLock
 from promptopt.errors import PromptoptError
 
 CONFIG = "config.json"
@@ -184,6 +185,7 @@ class RunDir:
         elif not self.path.is_dir():
             raise PromptoptError(f"run directory {self.path} does not exist; check --run-dir")
         self.truncated = False
+        self._lock = DirectoryLock(self.path, "run directory")
         self._next_seq: int | None = None
         self._replay: JournalReplay | None = None
         self._unterminated = False  # the last line has no newline: rewrite before appending
@@ -214,9 +216,19 @@ class RunDir:
     def progress_path(self) -> Path:
         return self.path / PROGRESS
 
+    def acquire(self) -> "RunDir":
+        """Become the run's one writer (see :mod:`promptopt.dirlock`): a second process on the
+        same directory is refused at once, naming the holder. Every write takes it too."""
+        self._lock.acquire()
+        return self
+
+    def release(self) -> None:
+        self._lock.release()
+
     # -- config ------------------------------------------------------------------------------
 
     def write_config(self, config: Mapping[str, Any]) -> Path:
+        self.acquire()
         write_text_atomically(self.config_path, _pretty(config, "the run configuration"))
         return self.config_path
 
@@ -320,6 +332,7 @@ class RunDir:
         # partial last line is dropped so that new lines start on a line of their own.
         if self._next_seq is not None:
             return
+        self.acquire()
         contents = self.read_journal()
         if self._unterminated:
             self.truncate_to(len(contents.events))

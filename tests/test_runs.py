@@ -137,6 +137,7 @@ def test_truncated_last_line_is_tolerated_and_flagged(tmp_path) -> None:
     run.append("b", x=2)
     with open(run.journal_path, "a") as handle:
         handle.write('{"event": "c", "seq": 2, "x"')  # a write cut short by a kill
+    run.release()  # as the killed writer's exit would
     reader = RunDir(tmp_path)
     with pytest.warns(TruncatedJournalWarning, match="partial last line"):
         events = reader.events()

@@ -6,7 +6,8 @@ Layout of the output directory::
     test-cache.sqlite3               responses of test scoring, shared by all cells
     cells/TASK/OPTIMIZER/seedS/
         run/                         the optimizer's run directory (config, journal, artifacts)
-        search-cache.sqlite3         this cell's responses during the search
+        search-cache.sqlite3         this cell's responses during the search (kept only with its run:
+                                     a cell that starts over starts with an empty one)
         timing.json                  wall time of each session that worked on the cell
         cell.json                    the finished cell: its settings, results and code fingerprint
 
@@ -34,11 +35,13 @@ from typing import Any, Callable, Mapping
 from promptopt._version import source_fingerprint
 from promptopt.benchmark.configs import config_for, downstream_of
 from promptopt.benchmark.plan import BenchPlan, Cell
+from promptopt.dirlock import DirectoryLock
 from promptopt.errors import PromptoptError
 from promptopt.runs import write_text_atomically
 from promptopt.tasks.task import Task
 
 CELL_FILE = "cell.json"
+SEARCH_CACHE = "search-cache.sqlite3"
 TIMING_FILE = "timing.json"
 #: Seconds between two saves of a running session's wall time (what an interruption loses).
 HEARTBEAT_S = 5.0
@@ -174,6 +177,7 @@ class Harness:
     ) -> None:
         self.plan = plan
         self.out = Path(out)
+        self._lock = DirectoryLock(self.out, "benchmark directory")
         self.data_dir = data_dir
         self.resume = resume
         self._tasks: dict[str, Task] = dict(tasks or {})
@@ -226,11 +230,12 @@ class Harness:
         for name in self.plan.tasks:  # load every task first: a bad name fails before any work
             self.task(name)
         self.out.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
         results: list[CellResult] = []
         reused: list[str] = []
         stale: list[str] = []
+        self._lock.acquire()  # one benchmark per --out (each cell's run directory is locked too)
         try:
+            write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
             for index, cell in enumerate(cells):
                 if on_start is not None:
                     on_start(cell, index, len(cells))
@@ -253,6 +258,7 @@ class Harness:
                 await self._test_client.aclose()
                 self._test_cache.close()
                 self._test_client = self._test_cache = None
+            self._lock.release()
         return BenchResult(self.plan, self.out, tuple(results), tuple(reused), tuple(stale))
 
     def plan_dict(self) -> dict[str, Any]:
@@ -298,13 +304,20 @@ class Harness:
         config = config_for(cell.optimizer, self.plan.settings)
         budget = Budget.from_options(tokens=self.plan.budget_tokens, no_improvement=self.plan.settings.no_improvement)
         run_dir = directory / "run"
+        resume = (run_dir / "config.json").exists()
+        cache_path = directory / SEARCH_CACHE
+        if not resume:
+            # A cell that starts over pays for every answer: ones a cache kept from a run whose
+            # journal is gone would be free, and would buy the cell more than its token budget.
+            for stale in (cache_path, *(cache_path.with_name(cache_path.name + s) for s in ("-wal", "-shm"))):
+                stale.unlink(missing_ok=True)
         with _Stopwatch(directory / TIMING_FILE) as watch:
-            cache = ResponseCache(directory / "search-cache.sqlite3")
+            cache = ResponseCache(cache_path)
             try:
                 result = await aoptimize(
                     task, model=self.plan.model, meta_model=self.plan.meta_model, optimizer=cell.optimizer,
                     budget=budget, seed=cell.seed, config=config, initial_prompts=settings["initial_prompts"],
-                    run_dir=run_dir, resume=(run_dir / "config.json").exists(), cache=cache,
+                    run_dir=run_dir, resume=resume, cache=cache,
                 )
             finally:
                 cache.close()

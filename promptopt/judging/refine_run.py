@@ -72,8 +72,12 @@ async def refine_from_outputs(
     )
     directory = None
     if run_dir is not None:
-        directory = RunDir(run_dir)
-        directory.ensure_fresh()
+        directory = RunDir(run_dir).acquire()
+        try:
+            directory.ensure_fresh()
+        except BaseException:
+            directory.release()
+            raise
         directory.write_config(
             {
                 "command": "rubric refine",
@@ -127,6 +131,8 @@ async def refine_from_outputs(
         await judge_client.aclose()
         if meta_client.backend is not judge_client.backend:
             await meta_client.aclose()
+        if directory is not None:
+            directory.release()
     if out is not None:
         judge.rubric.save(out)
     return {

@@ -157,3 +157,46 @@ def test_baseline_killed_mid_run_resumes_to_the_same_result(server_factory, home
     assert summary["generations"] == (2 if after_generations else 0)
     expected = [1, 2] if after_generations else []
     assert [e["generation"] for e in events if e["event"] == "generation"] == expected
+
+
+def test_a_second_process_on_a_run_directory_is_refused_at_once(server_factory, home, tmp_path):
+    import asyncio
+    import time
+
+    data = write_task_file(tmp_path / "reviews.jsonl")
+    run_dir, release = tmp_path / "one-run", tmp_path / "release"
+
+    async def held_policy(request):
+        # the first run's requests wait until the second process has been turned away: a second
+        # process that waited for the lock (or sent requests first) would hang this test
+        while not release.exists():
+            await asyncio.sleep(0.02)
+        return scripted.policy(request)
+
+    server = server_factory(policy=held_policy)
+    settings = ["--optimizer", "opro", "--max-generations", "1", "--population", "4", "--offspring", "2",
+                "--block-size", "20", "--dev-size", "40"]
+    first = subprocess.Popen(optimize_args(data, server.base_url, run_dir, settings), env=home,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((run_dir / ".lock").exists() and (run_dir / ".lock").read_text().strip() == str(first.pid)):
+            assert time.monotonic() < deadline and first.poll() is None, "the first run never took the lock"
+            time.sleep(0.05)
+        for extra in ([], ["--resume"]):
+            second = subprocess.run(optimize_args(data, server.base_url, run_dir, settings) + extra, env=home,
+                                    capture_output=True, text=True, timeout=60)
+            assert second.returncode == 1, second.stderr
+            assert f"run directory {run_dir} is in use by process {first.pid}" in second.stderr
+            assert "Traceback" not in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    finally:
+        release.touch()
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    events = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    # the journal replays: a resume re-derives every decision from it and ends at the same best
+    resumed = subprocess.run(optimize_args(data, server.base_url, run_dir, settings) + ["--resume"], env=home,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["best"] == json.loads(out)["best"]

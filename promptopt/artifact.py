@@ -161,8 +161,11 @@ class Artifact(_Record):
 
     # -- files ---------------------------------------------------------------------------------
     def to_json(self) -> str:
+        """The artifact file's text, secrets masked (a model spec may carry URL credentials)."""
+        from promptopt.redact import redact
+
         data = self.model_dump(mode="json")
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return redact(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
 
     def save(self, path: str | Path) -> Path:
         target = Path(path)

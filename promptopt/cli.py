@@ -324,6 +324,15 @@ def _run_evaluation(prompts: list[Any], settings: _EvalSettings, model: str, sam
     return results, client.ledger.role("downstream")
 
 
+def _warn_failures(result: Any, endpoint: str) -> None:
+    """Failed requests score 0; say how many, and of which kind when they are more than a few."""
+    from promptopt.llm.failures import WARN_SHARE
+
+    failures = result.failures
+    detail = f": {failures.describe(endpoint)}" if failures is not None and failures.share > WARN_SHARE else ""
+    typer.echo(f"warning: {result.errors} request(s) failed and were scored as wrong{detail}", err=True)
+
+
 def _sampling(artifact: Any, max_tokens: Optional[int], temperature: Optional[float]) -> Any:
     from dataclasses import replace
 
@@ -391,7 +400,7 @@ def eval_command(
         typer.echo(f"parse failures {result.parse_failures} | errors {result.errors} | cached {result.cached}/{result.n}")
         typer.echo(f"tokens {result.prompt_tokens} prompt + {result.completion_tokens} completion (cache hits not charged)")
     if result.errors:
-        typer.echo(f"warning: {result.errors} request(s) failed and were scored as wrong", err=True)
+        _warn_failures(result, spec)
     if not passed:
         typer.echo(f"score {result.estimate.value:.3f} is below --min-score {min_score}", err=True)
         raise typer.Exit(1)
@@ -591,6 +600,39 @@ from promptopt.judging.cli import rubric_app  # noqa: E402  (light: typer only; 
 app.add_typer(rubric_app, name="rubric")
 
 
+class _RedactingStream:
+    """stdout/stderr with every known secret masked in what is written (see
+    :mod:`promptopt.redact`): one place covers echo, rich, logging and warnings."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from promptopt.redact import redact
+
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _warnings_as_lines() -> None:
+    """Python warnings (a torn journal line, URL credentials) as one ``warning: ...`` line each,
+    each distinct message once."""
+    import warnings
+
+    shown: set[str] = set()
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            typer.echo(f"warning: {text}", err=True)
+
+    warnings.showwarning = show
+
+
 def _log_to_stderr() -> None:
     """promptopt's warnings (e.g. a restarted model worker) as one ``warning: ...`` line each."""
     import logging
@@ -607,7 +649,9 @@ def _log_to_stderr() -> None:
 def main() -> None:
     """Entry point: user errors print one clear line without a traceback and exit non-zero
     (2 for bad input data, as for bad flags; 1 for everything else)."""
+    sys.stdout, sys.stderr = _RedactingStream(sys.stdout), _RedactingStream(sys.stderr)  # type: ignore[assignment]
     _log_to_stderr()
+    _warnings_as_lines()
     try:
         app()
     except PromptoptError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from promptopt.llm.client import LLMClient
+from promptopt.llm.failures import FailureSummary, refuse_total_failure, summarize_failures
 from promptopt.llm.records import ChatResponse, Sampling
 from promptopt.prompt import Prompt
 from promptopt.stats import Estimate, mcnemar_exact, mean_interval, paired_bootstrap
@@ -50,6 +51,8 @@ class EvalResult:
     records: tuple[ExampleResult, ...]
     estimate: Estimate
     split: str | None = None
+    #: The failed requests by kind (None when built without the responses at hand).
+    failures: FailureSummary | None = None
 
     @property
     def n(self) -> int:
@@ -128,6 +131,8 @@ async def evaluate(
             on_progress(done, total)
 
     responses = await client.complete(requests, on_response=progress if on_progress else None)
+    # nothing answered is not a score of 0: the server is down, refuses the key or the prompt
+    refuse_total_failure(responses, client.endpoint, f"scoring {len(prompts)} prompt(s) on {len(examples)} example(s)")
     results: list[EvalResult] = []
     m = len(examples)
     for index, prompt in enumerate(prompts):
@@ -147,6 +152,7 @@ async def evaluate(
                 records=tuple(records),
                 estimate=mean_interval([r.score for r in records]),
                 split=split,
+                failures=summarize_failures(chunk),
             )
         )
     return results

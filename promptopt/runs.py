@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Callable, Collection, Mapping, Protocol, Seque
 
 from promptopt.dirlock import DirectoryLock
 from promptopt.errors import PromptoptError
+from promptopt.redact import redact
 
 CONFIG = "config.json"
 JOURNAL = "journal.jsonl"
@@ -66,7 +67,7 @@ def _canonical(value: Any) -> str:
 
 def _json_line(record: Mapping[str, Any]) -> str:
     try:
-        return json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        return redact(json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False)) + "\n"
     except (TypeError, ValueError) as exc:
         raise PromptoptError(f"journal event '{record.get('event')}' cannot be written as JSON: {exc}") from None
 
@@ -104,12 +105,15 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+    """Write ``text`` (secrets masked, see :mod:`promptopt.redact`) so that a reader sees the old
+    file or the new one, never a part."""
+    clean = redact(text)
+    write_atomically(path, lambda handle: handle.write(clean.encode("utf-8")))
 
 
 def _pretty(data: Mapping[str, Any], what: str) -> str:
     try:
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        return redact(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)) + "\n"
     except (TypeError, ValueError) as exc:
         raise PromptoptError(f"{what} cannot be written as JSON: {exc}") from None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from promptopt.llm.client import LLMClient
+from promptopt.llm.failures import RequestsFailed, summarize_failures
 from promptopt.llm.records import ChatRequest
 
 
@@ -52,9 +53,9 @@ async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLe
     measure = client.with_role("tokenize")
     requests = [ChatRequest.user("", max_tokens=1)] + [ChatRequest.user(t, max_tokens=1) for t in texts]
     empty, *fulls = await measure.complete(requests)
-    for response in (empty, *fulls):
-        if not response.ok:
-            raise RuntimeError(f"could not count tokens through the server: {response.error}")
+    failures = summarize_failures([empty, *fulls])
+    if failures.failed:
+        raise RequestsFailed(f"counting prompt tokens through the server: {failures.describe(client.endpoint)}")
     return [
         TokenLength(
             max(0, full.usage.prompt_tokens - empty.usage.prompt_tokens),

@@ -209,6 +209,7 @@ def test_replaying_identical_events_writes_nothing(tmp_path) -> None:
     run = start(tmp_path, config())
     record_run(run, 3)
     before = run.journal_path.read_bytes()
+    run.release()  # the first session ends (a second writer would be refused)
     resumed = start(tmp_path, config(tokens=9000), resume=True)
     assert resumed.replaying
     stored = resumed.record("start", seed=0)
@@ -225,6 +226,7 @@ def test_replaying_identical_events_writes_nothing(tmp_path) -> None:
 def test_a_differing_event_refuses_the_resume(tmp_path) -> None:
     run = start(tmp_path, config())
     record_run(run, 2, score=0.5)
+    run.release()  # the first session ends (a second writer would be refused)
     resumed = start(tmp_path, config(), resume=True)
     with pytest.raises(PromptoptError) as info:
         record_run(resumed, 2, score=0.625)
@@ -237,6 +239,7 @@ def test_events_after_the_stored_ones_are_appended(tmp_path) -> None:
     record_run(run, 2)
     with open(run.journal_path, "a") as handle:
         handle.write('{"event": "gen')  # killed mid-write
+    run.release()  # the first session ends (a second writer would be refused)
     resumed = start(tmp_path, config(), resume=True)
     with pytest.warns(TruncatedJournalWarning):
         record_run(resumed, 4)
@@ -260,6 +263,7 @@ def test_notes_are_appended_and_never_replayed(tmp_path) -> None:
     run.note("spend", usage={"downstream": {"requests": 10}})
     run.record("generation", n=0)
     run.note("spend", usage={"downstream": {"requests": 20}})
+    run.release()  # the first session ends (a second writer would be refused)
     resumed = start(tmp_path, config(), resume=True)
     resumed.record("start", seed=0)
     resumed.note("spend", usage={"downstream": {"requests": 20, "cache_hits": 10}})  # differs: fine

@@ -45,6 +45,7 @@ class _Shared:
     rng: random.Random
     inflight: dict[str, "asyncio.Future[ChatResponse]"] = field(default_factory=dict)
     guard: SendGuard | None = None
+    endpoint: str | None = None
 
 
 class LLMClient:
@@ -61,9 +62,11 @@ class LLMClient:
         retry: RetryPolicy | None = None,
         price: Price | None = None,
         seed: int = 0,
+        endpoint: str | None = None,
     ) -> None:
         self.role = role
         self._shared = _Shared(
+            endpoint=endpoint,
             backend=backend,
             cache=cache,
             ledger=ledger if ledger is not None else UsageLedger(),
@@ -72,6 +75,11 @@ class LLMClient:
             price=price,
             rng=random.Random(seed),
         )
+
+    @property
+    def endpoint(self) -> str:
+        """What the user named this endpoint by (the model spec, credentials masked), for messages."""
+        return self._shared.endpoint or self.model_identity
 
     # -- views -------------------------------------------------------------------------------
     def with_role(self, role: str) -> "LLMClient":
@@ -323,6 +331,10 @@ class LLMClient:
     def _finish(self, key: str, response: ChatResponse, cache_errors: list[CacheError]) -> None:
         """Record, cache and hand out one backend response (exactly once per owned key)."""
         shared = self._shared
+        if response.error:  # a server may echo the key it was sent: no secret goes further
+            from promptopt.redact import redact
+
+            response = replace(response, error=redact(response.error))
         usd = shared.price.cost(response.usage) if shared.price is not None and response.ok else None
         shared.ledger.record(self.role, response, usd)
         if response.ok and shared.cache is not None:

@@ -33,6 +33,10 @@ def resolve_api_key(spec: ModelSpec) -> str | None:
     required = explicit is not None or (spec.backend == "openai" and spec.base_url is None)
     if required and not value:
         raise MissingKeyError(variable or DEFAULT_KEY_ENV, spec.raw)
+    if value:
+        from promptopt.redact import remember
+
+        remember(value)  # a server may echo it back in an error: never print or store it
     return value or None
 
 
@@ -135,4 +139,5 @@ def connect(
         retry=retry,
         price=price_for(parsed),
         seed=seed,
+        endpoint=parsed.raw or None,
     )

@@ -23,6 +23,7 @@ Example: ``openai:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1?max_concurrency=12
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 from urllib.parse import urlparse
@@ -62,7 +63,8 @@ SPEC_HELP = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model spec. ``raw`` is what the user typed (it never contains a key)."""
+    """A parsed model spec. ``raw`` is what the user typed, less any URL credentials (so it
+    never contains a secret and may be written anywhere)."""
 
     backend: BackendName
     model: str
@@ -129,11 +131,40 @@ def _parse_urls(spec: str, text: str) -> tuple[str, ...]:
     return urls
 
 
+class CredentialsInURLWarning(UserWarning):
+    """A base URL carries ``user:password@``: sent to the server, never written or printed."""
+
+
+_WARNED: set[str] = set()  # specs already warned about in this process
+
+
+def _remember_url_credentials(text: str) -> str:
+    """Register the credentials of every URL in ``text`` as secrets (warning once) and return
+    ``text`` without them: the spec as it may be written to run files and messages."""
+    from promptopt.redact import remember, strip_url_credentials, url_credentials
+
+    public = strip_url_credentials(text)
+    if public != text and public not in _WARNED:
+        _WARNED.add(public)
+        for url in text.split("@", 1)[1].split(","):
+            userinfo = url_credentials(url.strip())
+            if userinfo:
+                remember(userinfo, userinfo.partition(":")[2])
+        warnings.warn(
+            f"the base URL in '{public}' carries credentials: they are sent to the server but never written to "
+            "run files, artifacts or messages; prefer a key in an environment variable (?key_env=NAME)",
+            CredentialsInURLWarning,
+            stacklevel=3,
+        )
+    return public
+
+
 def parse_model_spec(spec: str) -> ModelSpec:
     """Parse a model spec string; errors say what a valid spec looks like."""
     text = spec.strip()
     if not text:
         raise _fail(spec, "it is empty")
+    public = _remember_url_credentials(text)
     head, _, query = text.partition("?")
     options = _parse_options(spec, query)
     backend, sep, rest = head.partition(":")
@@ -166,4 +197,4 @@ def parse_model_spec(spec: str) -> ModelSpec:
         )
     if backend == "litellm" and "/" not in model:
         raise _fail(spec, "litellm models are written PROVIDER/MODEL, e.g. 'anthropic/claude-3-5-haiku'")
-    return ModelSpec(backend, model, urls, options, text)  # type: ignore[arg-type]
+    return ModelSpec(backend, model, urls, options, public)  # type: ignore[arg-type]

@@ -185,7 +185,11 @@ class ServerCore:
         if path in ("/stats", "/stats/reset"):
             return self._stats_endpoint(request, path)
         self.stats.request(authorized="authorization" in request.headers)
-        action = await self._dispatch(request, path)
+        sent = request.headers.get("authorization", "")
+        if self.config.api_key is not None and sent != f"Bearer {self.config.api_key}":
+            action: Action = _error(401, f"Incorrect API key provided: {sent or 'none'}")
+        else:
+            action = await self._dispatch(request, path)
         if isinstance(action, Reply):
             self.stats.status(action.status)
         return action

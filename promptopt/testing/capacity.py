@@ -15,10 +15,13 @@ class ServerConfig:
 
     At most ``max_seqs`` requests are served at once; each takes
     ``latency_s + prompt_tokens / prefill_tps + completion_tokens / decode_tps`` seconds
-    (a throughput term is skipped when its rate is None).
+    (a throughput term is skipped when its rate is None). With ``api_key``, a request without
+    ``Authorization: Bearer <api_key>`` gets a 401 that echoes the header it sent, as some
+    servers and proxies do (for tests that no secret leaks from an error).
     """
 
     model: str = "test-model"
+    api_key: str | None = None
     max_seqs: int = 64
     latency_s: float = 0.0
     prefill_tps: float | None = None

@@ -165,3 +165,24 @@ def test_without_answer_tags_reads_a_plain_label_and_keeps_the_data():
     assert plain.parse("<final_answer>negative</final_answer>").value == "negative"
     assert not plain.parse("positive or negative?").ok  # two labels: still no answer
     assert plain.fingerprint() == task.fingerprint() and plain.description == task.description
+
+
+@pytest.mark.asyncio
+async def test_a_cell_whose_run_is_gone_starts_over_paying_for_every_answer(server_factory, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    out = tmp_path / "bench"
+    first, _ = await bench(server, out, optimizers=("capo",), seeds=(1,))
+    [cell] = first.cells
+    cell_path = Path(cell.run_dir).parent
+    sent = sum(server.stats().successes_per_key.values())
+    # the run and its result are deleted, the cell's search cache is left behind
+    import shutil
+
+    shutil.rmtree(cell_path / "run")
+    (cell_path / "cell.json").unlink()
+    again, _ = await bench(server, out, optimizers=("capo",), seeds=(1,), resume=True)
+    [redone] = again.cells
+    # every search answer was asked for again and charged: the same budget bought the same run
+    assert sum(server.stats().successes_per_key.values()) - sent >= cell.calls
+    assert (redone.tokens, redone.calls, redone.generations, redone.instruction) == (
+        cell.tokens, cell.calls, cell.generations, cell.instruction)

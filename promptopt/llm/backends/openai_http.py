@@ -58,6 +58,27 @@ def response_from_payload(
     return ChatResponse(text=text, finish_reason=finish_reason, usage=counts, latency_s=latency_s)
 
 
+def basic_auth_from_url(url: str | None) -> tuple[str | None, dict[str, str]]:
+    """``http://user:pass@host/v1`` → (``http://host/v1``, an ``Authorization: Basic`` header):
+    a server behind a proxy with basic auth. HTTP clients refuse a URL's credentials next to the
+    SDK's bearer header, so they travel as the one Authorization header instead."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if url is None:
+        return None, {}
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    import base64
+
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port is not None else ""
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+
 class OpenAIBackend:
     """Serves one model of an OpenAI-compatible endpoint."""
 
@@ -89,8 +110,10 @@ class OpenAIBackend:
             ),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         )
+        base_url, auth_headers = basic_auth_from_url(base_url)
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
+            default_headers=auth_headers or None,
             # Servers such as vLLM or llama.cpp accept any key; the SDK insists on one.
             api_key=api_key or "no-key",
             max_retries=0,
@@ -113,10 +136,14 @@ class OpenAIBackend:
                 cast_to=self._httpx.Response,
             )
             content = await raw.aread()
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as exc:
+            refused = connect_failure(exc)
+            if refused is not None:  # the aiohttp transport reports a refused connect as a timeout
+                raise TransientError(f"cannot connect: {refused}", "connection") from None
             raise TransientError("request timed out", "timeout") from None
         except openai.APIConnectionError as exc:
-            raise TransientError(f"connection failed: {exc.__cause__ or exc}", "connection") from None
+            reason = connect_failure(exc) or exc.__cause__ or exc
+            raise TransientError(f"cannot connect: {reason}", "connection") from None
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, _error_message(exc), exc.response.headers) from None
         latency = time.monotonic() - start
@@ -164,6 +191,21 @@ def classify_status(status: int, message: str, headers: Any = None) -> Exception
     if status == 404:
         return PermanentError(f"404 not found: {message} (check the model name and base URL)", "not_found")
     return PermanentError(f"{status} request rejected: {message}", "bad_request")
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why a connection could not be made ("Connection refused", an unknown host), from the
+    exception's causes; None when the request did connect (a real timeout)."""
+    import os
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError) and current.errno:
+            return os.strerror(current.errno) if current.errno > 0 else str(current.strerror or current)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _error_message(exc: Any) -> str:

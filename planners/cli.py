@@ -112,7 +112,18 @@ def plan_run(
         records = asyncio.run(go(update))
     ledger = None
     if client is not None:
-        ledger = {role: usage.to_dict() for role, usage in sorted(client.ledger.snapshot().items())}
+        usage = client.ledger.snapshot()
+        sent, failed = sum(u.requests for u in usage.values()), sum(u.errors for u in usage.values())
+        if sent and failed == sent:  # every decision fell back to the default: nothing was planned
+            from promptopt.llm.failures import RequestsFailed
+
+            cause = next((f"{e['error']}: {e.get('error_detail')}" for r in records for e in r.get("transcript", [])
+                          if e.get("error")), "unknown")
+            raise RequestsFailed(
+                f"plan run: all {sent} request(s) to {client.endpoint} failed (first: {cause}); the episodes in "
+                f"{run.path} ran on default actions only: delete it, or choose another --out, once the endpoint works"
+            )
+        ledger = {role: u.to_dict() for role, u in sorted(usage.items())}
     summary, text = finish(run, records, settings, ledger)
     if as_json:
         typer.echo(json.dumps({"run_dir": str(run.path), **summary}, indent=2, sort_keys=True, ensure_ascii=False))

@@ -90,6 +90,7 @@ class ModuleLLM:
         entry["tokens"] = [response.usage.prompt_tokens, response.usage.completion_tokens]
         if not response.ok:
             entry["error"] = response.error_kind
+            entry["error_detail"] = response.error
             self.costs.fallback(f"{item.module}.error")
             return None
         return response.text

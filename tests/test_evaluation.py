@@ -73,11 +73,22 @@ async def test_scores_parse_failures_tokens_and_interval(server_factory, client_
 async def test_failed_requests_score_zero_and_are_counted(server_factory, client_for):
     from promptopt.llm.retry import RetryPolicy
 
-    server = server_factory(faults=FaultPlan(always="500"))
-    client = client_for(server, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02))
+    from promptopt.llm.failures import RequestsFailed
+
+    server = server_factory(faults=FaultPlan(schedule=["500", "500"]))  # the first two arrivals fail
+    client = client_for(server, retry=RetryPolicy(max_attempts=1, initial_backoff_s=0.01, max_backoff_s=0.02))
     task = make_task(3)
     [result] = await evaluate([Prompt("x")], task.test, task, client)
-    assert result.errors == 3 and result.parse_failures == 0 and result.estimate.value == 0.0
+    assert result.errors == 2 and result.scores.count(0.0) >= 2  # (the answered one is an echo: no label)
+    assert result.failures.by_kind == {"server_error": 2} and result.failures.total == 3
+    await client.aclose()
+
+    # nothing answered is an error naming the endpoint and the cause, not a score of 0
+    down = server_factory(faults=FaultPlan(always="500"))
+    client = client_for(down, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02))
+    with pytest.raises(RequestsFailed, match=r"scoring 1 prompt\(s\) on 3 example\(s\): 3 of 3 request\(s\) to .*"
+                                             r"failed \(server_error ×3: gave up after 2 attempt"):
+        await evaluate([Prompt("x")], task.test, task, client)
     await client.aclose()
 
 

@@ -26,9 +26,19 @@ __all__ = ["refine_from_outputs"]
 
 
 async def _judge_all(judge: RubricJudge, records: list[OutputRecord]) -> list[JudgedOutput]:
+    """Every output judged; not one verdict (the judge's endpoint down, or refusing the key) is an
+    error, not a rubric refined on zeros."""
     verdicts = await judge.verdicts(
         [r.output for r in records], [r.example for r in records], prompt_texts=[r.prompt for r in records]
     )
+    failed = [v for v in verdicts if v.error is not None and not v.guard]
+    if verdicts and len(failed) == len(verdicts):
+        from promptopt.llm.failures import RequestsFailed
+
+        raise RequestsFailed(
+            f"judging {len(verdicts)} output(s) with {judge.client.endpoint}: every judge call failed "
+            f"(first: {failed[0].error})"
+        )
     return [
         JudgedOutput(r.prompt or f"line {r.line}", r.example, r.output, v) for r, v in zip(records, verdicts)
     ]

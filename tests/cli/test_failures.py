@@ -53,3 +53,20 @@ def test_a_key_the_server_refuses_fails_eval_with_the_auth_cause(run_cli, server
     scored = run_cli("eval", str(prompt), "--task", "demo_sentiment", "--model", spec, "--limit", "4", "--json",
                      env={**home, "OPENAI_API_KEY": "the-right-key-000"}, timeout=120)
     assert scored.returncode == 0, scored.stderr
+
+
+def test_plan_run_and_rubric_refine_whose_every_request_fails_exit_non_zero(run_cli, home, tmp_path):
+    spec = f"openai:test-model@http://127.0.0.1:{closed_port()}/v1?max_attempts=1"
+    planned = run_cli("plan", "run", "--agents", "capo", "--episodes", "1", "--model", spec,
+                      "--out", str(tmp_path / "plan"), env=home, timeout=300)
+    assert planned.returncode == 1
+    line = one_line_error(planned)
+    assert spec in line and "Connection refused" in line and "default actions only" in line
+    outputs = tmp_path / "outputs.jsonl"
+    outputs.write_text('{"uid": "brief_summary:1", "output": "A town by the sea."}\n'
+                       '{"uid": "brief_summary:2", "output": "A market square."}\n')
+    refined = run_cli("rubric", "refine", "--task", "brief_summary", "--outputs", str(outputs), "--model", spec,
+                      "--no-cache", env=home, timeout=300)
+    assert refined.returncode == 1
+    line = one_line_error(refined)
+    assert "every judge call failed" in line and spec in line and "Connection refused" in line

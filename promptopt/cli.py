@@ -255,6 +255,8 @@ def _load_candidate(path: Path) -> tuple[Any, Any]:
     if path.suffix.lower() == ".json":
         artifact = Artifact.load(path)
         return artifact.to_prompt(), artifact
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory: give a prompt artifact (.json) or a text file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -297,6 +299,8 @@ class _EvalSettings:
     """What eval and compare share: task, split, model, sampling, limit."""
 
     def __init__(self, task: Any, split: str, limit: Optional[int]) -> None:
+        if split not in ("dev", "test"):
+            raise typer.BadParameter(f"choose 'dev' or 'test', got '{split}'", param_hint="'--split'")
         examples = task.split(split)
         self.task = task
         self.split = split
@@ -322,6 +326,16 @@ def _run_evaluation(prompts: list[Any], settings: _EvalSettings, model: str, sam
     with progress_bar(f"{settings.task.name} ({settings.split})", enabled=None if not quiet else False) as update:
         results = asyncio.run(run(update))
     return results, client.ledger.role("downstream")
+
+
+def _model_or_default(model: Optional[str], artifact: Any) -> str:
+    """--model as given (an empty one is refused, never read as "use the default"), else the
+    artifact's model, else the embedded one."""
+    if model is not None:
+        if not model.strip():
+            raise typer.BadParameter("the model spec is empty (e.g. 'local' or 'openai:MODEL@URL')", param_hint="'--model'")
+        return model
+    return artifact.model.spec if artifact is not None and artifact.model else "local"
 
 
 def _warn_failures(result: Any, endpoint: str) -> None:
@@ -385,7 +399,7 @@ def eval_command(
     prompt, artifact = _load_candidate(prompt_file)
     resolved = _resolve_task(task, data_dir, input_field, target_field)
     settings = _EvalSettings(resolved, split, limit)
-    spec = model or (artifact.model.spec if artifact is not None and artifact.model else "local")
+    spec = _model_or_default(model, artifact)
     render = renderer or (artifact.renderer if artifact is not None else "paper")
     sampling = _sampling(artifact, max_tokens, temperature)
     [result], usage = _run_evaluation([prompt], settings, spec, sampling, render, no_cache, as_json)
@@ -430,7 +444,7 @@ def compare_command(
     (first, artifact), (second, _) = _load_candidate(prompt_a), _load_candidate(prompt_b)
     settings = _EvalSettings(_resolve_task(task, data_dir, input_field, target_field), split, limit)
     # both prompts run with the same settings: A's artifact's (model, renderer, sampling) if any
-    model = model or (artifact.model.spec if artifact is not None and artifact.model else "local")
+    model = _model_or_default(model, artifact)
     render = renderer or (artifact.renderer if artifact is not None else "paper")
     sampling = _sampling(artifact, max_tokens, None)
     (a, b), _ = _run_evaluation([first, second], settings, model, sampling, render, no_cache, as_json)
@@ -653,10 +667,19 @@ def main() -> None:
     _log_to_stderr()
     _warnings_as_lines()
     try:
-        app()
+        code = app(standalone_mode=False)
     except PromptoptError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.TyperException as exc:  # a bad flag or value: one line (not a boxed panel), exit 2
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ class PromptoptError(Exception):
 
 
 class ModelSpecError(PromptoptError, ValueError):
-    """A model spec string could not be understood."""
+    """A model spec string could not be understood (bad input: exit 2, as for a bad flag)."""
+
+    exit_code = 2
 
 
 class MissingExtraError(PromptoptError, ImportError):

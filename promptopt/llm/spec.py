@@ -128,6 +128,10 @@ def _parse_urls(spec: str, text: str) -> tuple[str, ...]:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise _fail(spec, f"base URL '{url}' must start with http:// or https://")
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+        except ValueError:
+            raise _fail(spec, f"base URL '{url}' has an invalid port (a number from 1 to 65535)") from None
     return urls
 
 

@@ -63,18 +63,18 @@ def test_generate_against_server_caches_and_never_writes_the_key(run_cli, server
 
 
 @pytest.mark.parametrize(
-    "spec, needle",
+    "spec, needle, code",
     [
-        ("nonsense:model", "unknown backend 'nonsense'"),
-        ("openai:gpt-4o-mini", "OPENAI_API_KEY"),
-        ("openai:m@http://127.0.0.1:9/v1?key_env=MY_SERVER_KEY", "MY_SERVER_KEY"),
-        ("vllm:Qwen/Qwen2.5-0.5B-Instruct", "pip install 'promptopt[vllm]'"),
-        ("local:/nowhere/model.gguf", "/nowhere/model.gguf"),
+        ("nonsense:model", "unknown backend 'nonsense'", 2),  # a spec that is wrong: bad input
+        ("openai:gpt-4o-mini", "OPENAI_API_KEY", 1),
+        ("openai:m@http://127.0.0.1:9/v1?key_env=MY_SERVER_KEY", "MY_SERVER_KEY", 1),
+        ("vllm:Qwen/Qwen2.5-0.5B-Instruct", "pip install 'promptopt[vllm]'", 1),
+        ("local:/nowhere/model.gguf", "/nowhere/model.gguf", 2),
     ],
 )
-def test_bad_model_spec_or_missing_key_is_one_clear_line(run_cli, spec, needle, home):
+def test_bad_model_spec_or_missing_key_is_one_clear_line(run_cli, spec, needle, code, home):
     result = run_cli("generate", "--model", spec, "hi", env=home)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert result.stderr.startswith("error: ")
     assert needle in result.stderr
     assert "Traceback" not in result.stderr

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from promptopt import bounds
+
 __all__ = ["plan_run"]
 
 AGENTS_HELP = ("capo (meta-plan loop), coela (CoELA-style baseline) or a scripted team: random, greedy, "
@@ -37,11 +39,11 @@ def plan_run(
     comm: str = typer.Option("free", "--comm", help="Communication cost policy: free, tdw or meeting."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated run seeds (model sampling, designer choice); "
                                                    "every episode runs once per seed."),
-    episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="Only the first N episodes of the suite."),
+    episodes: Optional[int] = typer.Option(None, "--episodes", **bounds.flag("episodes"), help="Only the first N episodes of the suite."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/plan-SUITE-TEAM)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: finished episodes are skipped."),
     variant: str = typer.Option("full", "--variant", help="CaPo ablation: plan-only, discussion or full."),
-    rounds: int = typer.Option(3, "--rounds", min=0, help="Discussion round budget."),
+    rounds: int = typer.Option(3, "--rounds", **bounds.flag("rounds"), help="Discussion round budget."),
     n_agents: int = typer.Option(2, "--n-agents", min=1, max=4, help="Agents in an LLM team."),
     designer: str = typer.Option("first", "--designer", help="Who designs the first plan: first or random."),
     debounce: int = typer.Option(200, "--debounce", min=0, help="Minimum ticks between two adaptations."),
@@ -49,12 +51,12 @@ def plan_run(
     max_llm_calls: Optional[int] = typer.Option(None, "--max-llm-calls", min=0,
                                                 help="LLM-call budget per episode; afterwards plan steps still run "
                                                      "and other decisions take the safe default (wait)."),
-    plan_tokens: int = typer.Option(400, "--plan-tokens", min=1, help="Completion cap of draft/revise/adapt."),
-    critique_tokens: int = typer.Option(160, "--critique-tokens", min=1, help="Completion cap of a critique."),
-    act_tokens: int = typer.Option(16, "--act-tokens", min=1, help="Completion cap of an action choice."),
-    message_tokens: int = typer.Option(48, "--message-tokens", min=1, help="Completion cap of a message."),
+    plan_tokens: int = typer.Option(400, "--plan-tokens", **bounds.flag("max_tokens"), help="Completion cap of draft/revise/adapt."),
+    critique_tokens: int = typer.Option(160, "--critique-tokens", **bounds.flag("max_tokens"), help="Completion cap of a critique."),
+    act_tokens: int = typer.Option(16, "--act-tokens", **bounds.flag("max_tokens"), help="Completion cap of an action choice."),
+    message_tokens: int = typer.Option(48, "--message-tokens", **bounds.flag("max_tokens"), help="Completion cap of a message."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Episodes run at the same time."),
+    concurrency: int = typer.Option(4, "--concurrency", **bounds.flag("concurrency"), help="Episodes run at the same time."),
     no_prompts: bool = typer.Option(False, "--no-prompts", help="Keep replies but not prompts in the transcripts."),
     cache_path: Optional[Path] = typer.Option(None, "--cache", help="Response cache file (default: the user cache)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache (not replayable)."),
@@ -97,7 +99,7 @@ def plan_run(
         from promptopt.llm.connection import connect
 
         client = connect(model, cache=None if no_cache else ResponseCache(cache_path), seed=seed_list[0])
-    run = RunDir(out or Path("runs") / f"plan-{suite}-{config.label.replace(':', '-')}").acquire()
+    run = RunDir(out or Path("runs") / f"plan-{suite}-{config.label.replace(':', '-')}", flag="--out").acquire()
     settings = run_settings(suite, specs, seed_list, config, model if agents in LLM_TEAMS else None)
     prepare(run, settings, resume)
 

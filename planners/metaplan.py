@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from promptopt import jsonio
+
 __all__ = [
     "STATUSES",
     "Critique",
@@ -202,7 +204,7 @@ def _truncated(blob: str) -> dict[str, Any] | None:
     text = _repair(blob)
     for _ in range(30):
         try:
-            data = json.loads(_close(text))
+            data = jsonio.loads(_close(text))
             return data if isinstance(data, dict) else None
         except json.JSONDecodeError:
             cut = text.rfind(",")
@@ -220,7 +222,7 @@ def _load_object(text: str) -> tuple[dict[str, Any] | None, ParseMethod]:
         if blob is None:
             continue
         try:
-            data = json.loads(blob)
+            data = jsonio.loads(blob)
             if isinstance(data, dict):
                 return data, "json"
         except json.JSONDecodeError:

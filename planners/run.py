@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from promptopt import jsonio
 from promptopt.planners.environments import EpisodeSpec
 
 from promptopt.errors import PromptoptError
@@ -51,7 +52,7 @@ def load_records(run: RunDir, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not path.exists():
             continue
         try:
-            out[key] = json.loads(path.read_text(encoding="utf-8"))
+            out[key] = jsonio.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise PromptoptError(f"{path}: not a readable episode record ({exc}); delete it to run the episode again") from None
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,7 +61,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         rows[label] = {
             "episodes": len(rs),
             "metric": metric,
-            metric: {"mean": est.value, "low": est.low, "high": est.high, "method": est.method},
+            # one episode says nothing about spread: its infinite bounds are written as null (JSON has no inf)
+            metric: {"mean": est.value, "low": _finite_or_none(est.low), "high": _finite_or_none(est.high),
+                     "method": est.method},
             "per_episode": {r["key"]: r["metrics"][metric] for r in rs},
             "anytime": [_mean([r["metrics"]["anytime"][i] for r in rs]) for i in range(len(rs[0]["metrics"]["anytime"]))],
             "llm_calls": _mean([t["calls"] for t in totals]),
@@ -80,6 +84,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"teams": rows}
 
 
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 def table(summary: dict[str, Any]) -> str:
     """Plain-text table, one row per team."""
     household = any(s["metric"] == "steps" for s in summary["teams"].values())
@@ -89,7 +97,8 @@ def table(summary: dict[str, Any]) -> str:
     for label, s in summary["teams"].items():
         tr = s[s["metric"]]
         rows.append([
-            label, str(s["episodes"]), f"{tr['mean']:.3f} [{tr['low']:.3f}, {tr['high']:.3f}]",
+            label, str(s["episodes"]), f"{tr['mean']:.3f} " + (
+                "[n/a]" if tr["low"] is None or tr["high"] is None else f"[{tr['low']:.3f}, {tr['high']:.3f}]"),
             f"{s['llm_calls']:.1f}", f"{s['tokens']:.0f}",
             "-" if s.get("usable_plan_rate") is None else f"{s['usable_plan_rate']:.2f}",
             "-" if s["consensus_rate"] is None else f"{s['consensus_rate']:.2f}",

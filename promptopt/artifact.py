@@ -18,7 +18,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promptopt import jsonio
 from promptopt._version import __version__
+from promptopt.bounds import BOUNDS
 from promptopt.errors import PromptoptError
 from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling
 from promptopt.prompt import RENDERERS, Prompt
@@ -29,6 +31,9 @@ SCHEMA_VERSION = 1
 
 class ArtifactError(PromptoptError):
     """An artifact file cannot be used: unreadable, invalid, or from a newer promptopt."""
+
+    #: A bad artifact is bad input: exit 2, as for a bad data file or flag.
+    exit_code = 2
 
 
 class _Record(BaseModel):
@@ -55,9 +60,9 @@ class TaskRecord(_Record):
 
 
 class SamplingRecord(_Record):
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 256
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=BOUNDS["max_tokens"].low, le=BOUNDS["max_tokens"].high)
     stop: list[str] = Field(default_factory=list)
     seed: Optional[int] = None
 
@@ -168,22 +173,26 @@ class Artifact(_Record):
         return redact(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.to_json(), encoding="utf-8")
-        return target
+        """Write the file atomically (a reader sees the old artifact or the new one)."""
+        from promptopt.runs import write_atomically
+
+        text = self.to_json().encode("utf-8")
+        return write_atomically(Path(path), lambda handle: handle.write(text))
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<artifact>") -> "Artifact":
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text)
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise ArtifactError(f"{source}: an artifact is a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if not isinstance(version, int):
-            raise ArtifactError(f"{source}: field 'schema_version' is missing or not an integer")
+        if type(version) is not int or version < 1:  # bool is an int subclass: `true` is no version
+            raise ArtifactError(
+                f"{source}: field 'schema_version' must be a positive integer (this promptopt writes "
+                f"{SCHEMA_VERSION}), got {json.dumps(version)}"
+            )
         if version > SCHEMA_VERSION:
             raise ArtifactError(
                 f"{source}: schema_version {version} was written by a newer promptopt; promptopt "

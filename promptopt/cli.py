@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 
+from promptopt import bounds
 from promptopt._version import __version__
 from promptopt.errors import PromptoptError
 
@@ -69,7 +70,7 @@ def generate(
     text: str = typer.Argument(..., help="The user message to send."),
     model: str = typer.Option("local", "--model", "-m", help=MODEL_HELP),
     system: Optional[str] = typer.Option(None, "--system", help="An optional system message."),
-    max_tokens: int = typer.Option(128, "--max-tokens", min=1, help="Completion token cap."),
+    max_tokens: int = typer.Option(128, "--max-tokens", **bounds.flag("max_tokens"), help="Completion token cap."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0),
     seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed sent to the model."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache."),
@@ -136,8 +137,18 @@ def cache_stats(
     cache_path: Optional[Path] = typer.Option(None, "--path", help=CACHE_PATH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Entries, size and models in the response cache."""
-    with _open_cache(cache_path) as cache:
+    """Entries, size and models in the response cache (a path with no cache yet is not created)."""
+    from promptopt.llm.cache import default_cache_path
+
+    path = cache_path or default_cache_path()
+    if not path.exists():
+        data: dict[str, Any] = {"path": str(path), "entries": 0, "size_bytes": 0, "per_model": {}}
+        if as_json:
+            _emit_json({**data, "exists": False})
+        else:
+            typer.echo(f"cache: {path} (no cache file yet: 0 entries)")
+        return
+    with _open_cache(path) as cache:
         stats = cache.stats()
     data = {
         "path": str(stats.path),
@@ -247,18 +258,20 @@ def _resolve_task(task: str, data_dir: Optional[Path], input_field: Optional[lis
     return load_task(task, data_dir=data_dir)
 
 
-def _load_candidate(path: Path) -> tuple[Any, Any]:
-    """(Prompt, Artifact or None) from an artifact JSON file or a hand-written prompt text file."""
+def _load_candidate(path: Path, task: Any) -> tuple[Any, Any]:
+    """(Prompt, Artifact or None) from an artifact JSON file or a hand-written prompt text file
+    (UTF-8, a byte-order mark dropped); an artifact made for another task is scored with a warning."""
     from promptopt.artifact import Artifact
     from promptopt.prompt import load_prompt_text
 
     if path.suffix.lower() == ".json":
         artifact = Artifact.load(path)
+        _warn_other_task(path, artifact, task)
         return artifact.to_prompt(), artifact
     if path.is_dir():
         raise typer.BadParameter(f"{path} is a directory: give a prompt artifact (.json) or a text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise typer.BadParameter(f"no such file: {path}") from None
     except UnicodeDecodeError as exc:
@@ -266,6 +279,30 @@ def _load_candidate(path: Path) -> tuple[Any, Any]:
     if not text.strip():
         raise typer.BadParameter(f"{path} is empty: write the instruction into it")
     return load_prompt_text(text), None
+
+
+def _warn_other_task(path: Path, artifact: Any, task: Any) -> None:
+    """Scoring a prompt on a task it was not made for is allowed (transfer), but never silent."""
+    import warnings
+
+    made_for = artifact.task
+    if made_for.name != task.name:
+        warnings.warn(f"{path} was made for task '{made_for.name}'; scoring it on task '{task.name}'", stacklevel=2)
+    elif made_for.fingerprint != task.fingerprint():
+        warnings.warn(
+            f"{path} was made for task '{task.name}' with other data (fingerprint {made_for.fingerprint} "
+            f"there, {task.fingerprint()} here): its stored scores do not apply to these examples",
+            stacklevel=2,
+        )
+
+
+def _finite(value: Optional[float]) -> Optional[float]:
+    """A typer callback: a threshold that is a number (typer accepts 'nan' and 'inf' as floats)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 @app.command("tasks")
@@ -385,9 +422,9 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="dev or test."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: the artifact's model, else 'local'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples of the split."),
-    min_score: Optional[float] = typer.Option(None, "--min-score", help="Exit with code 1 when the score is below this (a CI gate)."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", callback=_finite, help="Exit with code 1 when the score is below this (a CI gate)."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (default: the artifact's, else paper)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Completion token cap (default: the artifact's, else 256)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", **bounds.flag("max_tokens"), help="Completion token cap (default: the artifact's, else 256)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, max=2.0),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     input_field: Optional[list[str]] = typer.Option(None, "--input-field", help="Input field(s) of a data file."),
@@ -396,8 +433,8 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a prompt on a task split: score with its 95% interval, parse failures, tokens."""
-    prompt, artifact = _load_candidate(prompt_file)
     resolved = _resolve_task(task, data_dir, input_field, target_field)
+    prompt, artifact = _load_candidate(prompt_file, resolved)
     settings = _EvalSettings(resolved, split, limit)
     spec = _model_or_default(model, artifact)
     render = renderer or (artifact.renderer if artifact is not None else "paper")
@@ -429,7 +466,7 @@ def compare_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: A's artifact model, else 'local'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (default: A's artifact renderer, else paper)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", **bounds.flag("max_tokens")),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     input_field: Optional[list[str]] = typer.Option(None, "--input-field"),
     target_field: Optional[str] = typer.Option(None, "--target-field"),
@@ -441,8 +478,8 @@ def compare_command(
 
     from promptopt.evaluation import compare
 
-    (first, artifact), (second, _) = _load_candidate(prompt_a), _load_candidate(prompt_b)
     settings = _EvalSettings(_resolve_task(task, data_dir, input_field, target_field), split, limit)
+    (first, artifact), (second, _) = _load_candidate(prompt_a, settings.task), _load_candidate(prompt_b, settings.task)
     # both prompts run with the same settings: A's artifact's (model, renderer, sampling) if any
     model = _model_or_default(model, artifact)
     render = renderer or (artifact.renderer if artifact is not None else "paper")
@@ -510,14 +547,14 @@ def optimize_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (replays its journal from the cache)."),
     seed: int = typer.Option(42, "--seed", help="Random seed: data splits, blocks, operators."),
     prompt: Optional[list[str]] = typer.Option(None, "--prompt", help="An initial instruction (repeatable); fewer than 2 are completed by the meta-LLM."),
-    population: Optional[int] = typer.Option(None, "--population", min=2, help="Population size mu (default 10)."),
-    offspring: Optional[int] = typer.Option(None, "--offspring", min=1, help="New candidates per generation: CAPO's c (default 4), EvoPrompt-GA's children (10), OPRO's proposals (8)."),
-    block_size: Optional[int] = typer.Option(None, "--block-size", min=1, help="Examples per racing block b (default 30)."),
-    max_blocks: Optional[int] = typer.Option(None, "--max-blocks", min=1, help="Blocks per race z (default 10)."),
-    max_shots: Optional[int] = typer.Option(None, "--max-shots", min=0, help="Most few-shot examples per prompt K (default 5)."),
-    dev_size: Optional[int] = typer.Option(None, "--dev-size", min=1, help="Dev examples scored during the search (default 300)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Downstream completion cap (default 256)."),
-    meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", min=1, help="Meta-LLM completion cap (default 512)."),
+    population: Optional[int] = typer.Option(None, "--population", **bounds.flag("population", low=2), help="Population size mu (default 10)."),
+    offspring: Optional[int] = typer.Option(None, "--offspring", **bounds.flag("offspring"), help="New candidates per generation: CAPO's c (default 4), EvoPrompt-GA's children (10), OPRO's proposals (8)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", **bounds.flag("block_size"), help="Examples per racing block b (default 30)."),
+    max_blocks: Optional[int] = typer.Option(None, "--max-blocks", **bounds.flag("max_blocks"), help="Blocks per race z (default 10)."),
+    max_shots: Optional[int] = typer.Option(None, "--max-shots", **bounds.flag("max_shots"), help="Most few-shot examples per prompt K (default 5)."),
+    dev_size: Optional[int] = typer.Option(None, "--dev-size", **bounds.flag("dev_size"), help="Dev examples scored during the search (default 300)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", **bounds.flag("max_tokens"), help="Downstream completion cap (default 256)."),
+    meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", **bounds.flag("max_tokens"), help="Meta-LLM completion cap (default 512)."),
     paper_compat: bool = typer.Option(False, "--paper-compat", help="Reproduce the reference implementation, bugs included."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper (default: the CAPO paper's format) or chat (examples as turns; small chat models follow it better)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -674,6 +711,10 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except OSError as exc:  # a disk or system error no command turned into a message: one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
     except typer.TyperException as exc:  # a bad flag or value: one line (not a boxed panel), exit 2
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""

@@ -47,3 +47,28 @@ class MissingKeyError(PromptoptError):
 
 class CacheError(PromptoptError):
     """The response cache file cannot be used (corrupt, locked, unwritable)."""
+
+
+class DiskError(PromptoptError):
+    """A file could not be written (read-only place, full disk, no permission): one line naming
+    the path and the reason; what was written before stays intact."""
+
+    def __init__(self, path: object, exc: OSError, what: str = "write") -> None:
+        import errno
+
+        self.path = path
+        reason = exc.strerror or str(exc)
+        hint = {
+            errno.ENOSPC: " (the disk is full: free some space, then run again with --resume)",
+            errno.EDQUOT: " (the disk quota is exceeded: free some space, then run again with --resume)",
+            errno.EFBIG: " (the file size limit was reached)",
+            errno.EROFS: " (the file system is read-only: choose another directory)",
+            errno.EACCES: " (no permission: choose another directory)",
+        }.get(exc.errno or 0, "")
+        super().__init__(f"cannot {what} {path}: {reason}{hint}")
+
+
+class UsageError(PromptoptError, ValueError):
+    """A flag's value cannot work, found before any request (exit 2, as for a bad flag)."""
+
+    exit_code = 2

@@ -121,6 +121,10 @@ async def aoptimize(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> OptimizationResult:
     """Optimize a prompt for ``task`` on ``model``; see :func:`optimize`."""
+    if out is not None:
+        from promptopt.runs import check_output_file
+
+        check_output_file(out, "--out")
     cls = optimizer_class(optimizer)
     if config is not None and type(config) is not cls.config_type:
         raise TypeError(
@@ -141,6 +145,9 @@ async def aoptimize(
         specs["meta_judge"] = meta_judge_model or specs["meta"]
         if heldout_judge_model:
             specs["heldout_judge"] = heldout_judge_model
+    # The cache is opened (and checked: layout, pages, write lock) before the run directory is
+    # written and before any request, so an unusable cache costs nothing and leaves no run behind.
+    shared_cache = ResponseCache() if cache == "default" else cache
     directory = None
     if run_dir is not None:  # (a budget with custom conditions has no JSON form: no run dir then)
         settings = {
@@ -156,7 +163,7 @@ async def aoptimize(
             "budget": plan.to_dict(),
         }
         directory = open_run_dir(run_dir, settings, resume=resume)
-    clients = connect_roles(specs, cache=ResponseCache() if cache == "default" else cache, seed=seed)
+    clients = connect_roles(specs, cache=shared_cache, seed=seed)
     extra = {role: clients[role] for role in cls.model_roles if role != "meta" and role in clients}
     try:
         result = await cls(

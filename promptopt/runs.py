@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Collection, Mapping, Protocol, Sequence
 
+from promptopt import jsonio
 from promptopt.dirlock import DirectoryLock
-from promptopt.errors import PromptoptError
+from promptopt.errors import DiskError, PromptoptError, UsageError
 from promptopt.redact import redact
 
 CONFIG = "config.json"
@@ -88,20 +89,67 @@ def _fsync_dir(path: Path) -> None:
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write ``path`` through ``write(handle)`` into a temporary file, then rename, so readers
-    never see half a file (text, JSON, plots)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    never see half a file (text, JSON, plots). A disk error is a :class:`DiskError` naming the
+    path; the old file is then untouched."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise DiskError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DiskError(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _append_whole_line(path: Path, line: bytes) -> None:
+    """Append one journal line, or nothing: when the disk refuses part of it (full, size limit),
+    the file is cut back to its old length before the :class:`DiskError`, so a resume after
+    freeing space finds no torn line."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DiskError(path, exc) from None
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass  # the reader still drops a torn last line, with a warning
+            raise DiskError(path, exc) from None
+    finally:
+        os.close(fd)
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """``path`` as a file to be written at the end of a command, checked before any work: a
+    directory there, or a file where a parent directory should be, would otherwise fail only after
+    the whole run was paid for."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{flag} {target} is a directory: name a file (e.g. {target / 'best.json'})")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {target}: {parent} is a file, not a directory")
+    return target
 
 
 def write_text_atomically(path: Path, text: str) -> None:
@@ -135,7 +183,8 @@ def _short(value: Any, limit: int = 60) -> str:
 class JournalReplay:
     """Walks the stored decisions while a resumed run re-derives them, one :meth:`expect` at a time."""
 
-    def __init__(self, events: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, events: Sequence[Mapping[str, Any]], *, flag: str = "--run-dir") -> None:
+        self.flag = flag
         # Notes (spend, timings) are information, not decisions: they are not re-derived.
         self.events: tuple[Mapping[str, Any], ...] = tuple(e for e in events if e.get("note") is not True)
         self.position = 0
@@ -171,7 +220,7 @@ class JournalReplay:
                     f"journal event seq {stored.get('seq', self.position)} ('{old.get('event')}') differs from "
                     f"the re-derived '{event}' in field '{key}': stored {_short(before)}, now {_short(now)}; "
                     "the run cannot be resumed faithfully (the configuration, the code or the cached responses "
-                    "changed). Start it again with a new --run-dir."
+                    f"changed). Start it again with a new {self.flag}."
                 )
         self.position += 1
         return True
@@ -180,14 +229,19 @@ class JournalReplay:
 class RunDir:
     """One run's directory; see the module docstring for the layout and the resume protocol."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, flag: str = "--run-dir") -> None:
+        #: The option that names this directory in the command at hand: messages tell the user to change it.
+        self.flag = flag
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise PromptoptError(f"run directory {self.path} exists but is not a directory; choose another --run-dir")
+            raise PromptoptError(f"run directory {self.path} exists but is not a directory; choose another {flag}")
         if create:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DiskError(self.path, exc, "create the run directory") from None
         elif not self.path.is_dir():
-            raise PromptoptError(f"run directory {self.path} does not exist; check --run-dir")
+            raise PromptoptError(f"run directory {self.path} does not exist; check {flag}")
         self.truncated = False
         self._lock = DirectoryLock(self.path, "run directory")
         self._next_seq: int | None = None
@@ -242,7 +296,7 @@ class RunDir:
         except FileNotFoundError:
             raise PromptoptError(f"{self.config_path} does not exist: there is no run here to resume") from None
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text)
         except json.JSONDecodeError as exc:
             raise PromptoptError(f"{self.config_path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
@@ -272,7 +326,7 @@ class RunDir:
             allowed = ", ".join(resumable) or "nothing"
             raise PromptoptError(
                 f"cannot resume the run in {self.path}: its configuration differs in {', '.join(refused)} "
-                f"({shown}{more}). Only {allowed} may change on resume; use a new --run-dir to start a run "
+                f"({shown}{more}). Only {allowed} may change on resume; use a new {self.flag} to start a run "
                 "with these settings."
             )
 
@@ -281,7 +335,7 @@ class RunDir:
         if self.journal_path.exists() and self.read_journal(warn=False).events:
             raise PromptoptError(
                 f"{self.path} already holds a run ({self.journal_path} has events). Pass --resume to continue "
-                "it, or choose a new --run-dir."
+                f"it, or choose a new {self.flag}."
             )
 
     # -- journal -----------------------------------------------------------------------------
@@ -316,7 +370,7 @@ class RunDir:
     def _parse(self, line: bytes, number: int) -> dict[str, Any]:
         where = f"{self.journal_path}:{number}"
         try:
-            record = json.loads(line)
+            record = jsonio.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise PromptoptError(f"{where}: not a valid journal line ({exc}); the journal is corrupt") from None
         if not isinstance(record, dict) or not isinstance(record.get("event"), str):
@@ -341,7 +395,7 @@ class RunDir:
         if self._unterminated:
             self.truncate_to(len(contents.events))
         self._next_seq = len(contents.events)
-        self._replay = JournalReplay(contents.events)
+        self._replay = JournalReplay(contents.events, flag=self.flag)
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event and fsync it: a run killed right after loses nothing it wrote.
@@ -358,10 +412,7 @@ class RunDir:
         assert self._next_seq is not None
         line = _json_line({"seq": self._next_seq, "t": time.time(), **record})
         created = not self.journal_path.exists()
-        with open(self.journal_path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _append_whole_line(self.journal_path, line.encode("utf-8"))
         if created:
             _fsync_dir(self.path)
         self._next_seq += 1
@@ -378,7 +429,7 @@ class RunDir:
             self._next_seq = len(events)
         if self._replay is not None:
             position = self._replay.position
-            self._replay = JournalReplay(events)
+            self._replay = JournalReplay(events, flag=self.flag)
             self._replay.position = min(position, len(self._replay.events))
 
     @property

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
+from promptopt import jsonio
 from promptopt.errors import MissingExtraError, PromptoptError
 from promptopt.tasks.records import Example
 
@@ -128,7 +129,7 @@ def _read_jsonl(path: Path, text: str) -> Records:
         if not line:
             continue
         try:
-            record = json.loads(line)
+            record = jsonio.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
                 path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from promptopt import jsonio
+
 from .household import HouseholdConfig
 from .transport import TransportConfig
 
@@ -78,7 +80,7 @@ def load_suite(name: str) -> Suite:
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; suites are {', '.join(SUITES)}")
     text = resources.files(__package__).joinpath("manifests", f"{name}.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+    data = jsonio.loads(text)
     if data.get("version") != MANIFEST_VERSION:
         raise ValueError(f"suite {name}: manifest version {data.get('version')} is not {MANIFEST_VERSION}")
     eps = []

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import typer
 
+from promptopt import bounds
+
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
 
 
@@ -72,13 +74,13 @@ def bench_command(
     resume: bool = typer.Option(False, "--resume", help="Reuse finished cells in --out and continue interrupted ones."),
     test_limit: Optional[int] = typer.Option(None, "--test-limit", min=1, help="Score best prompts on the first N test examples only."),
     initial_prompts: Optional[Path] = typer.Option(None, "--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts."),
-    population: Optional[int] = typer.Option(None, "--population", min=2, help="Population size of every optimizer that has one."),
-    offspring: Optional[int] = typer.Option(None, "--offspring", min=1, help="New candidates per generation (CAPO c, EvoPrompt-GA children, OPRO proposals)."),
-    dev_size: Optional[int] = typer.Option(None, "--dev-size", min=1, help="Dev examples scored during the search."),
-    block_size: Optional[int] = typer.Option(None, "--block-size", min=1, help="Examples per racing block (CAPO)."),
-    max_shots: Optional[int] = typer.Option(None, "--max-shots", min=0, help="Most few-shot examples per prompt (CAPO)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Downstream completion cap (default 256)."),
-    meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", min=1, help="Meta-LLM completion cap."),
+    population: Optional[int] = typer.Option(None, "--population", **bounds.flag("population", low=2), help="Population size of every optimizer that has one."),
+    offspring: Optional[int] = typer.Option(None, "--offspring", **bounds.flag("offspring"), help="New candidates per generation (CAPO c, EvoPrompt-GA children, OPRO proposals)."),
+    dev_size: Optional[int] = typer.Option(None, "--dev-size", **bounds.flag("dev_size"), help="Dev examples scored during the search."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", **bounds.flag("block_size"), help="Examples per racing block (CAPO)."),
+    max_shots: Optional[int] = typer.Option(None, "--max-shots", **bounds.flag("max_shots"), help="Most few-shot examples per prompt (CAPO)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", **bounds.flag("max_tokens"), help="Downstream completion cap (default 256)."),
+    meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", **bounds.flag("max_tokens"), help="Meta-LLM completion cap."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (small chat models follow chat better)."),
     no_improvement: int = typer.Option(5, "--no-improvement", min=1, help="Also stop a cell after this many generations without a better best."),
     answer_tags: bool = typer.Option(True, "--answer-tags/--no-answer-tags", help="--no-answer-tags: count a label written anywhere in the reply, without the task's answer tags (small models rarely write tags zero-shot)."),

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from promptopt import jsonio
 from promptopt._version import source_fingerprint
 from promptopt.benchmark.configs import config_for, downstream_of
 from promptopt.benchmark.plan import BenchPlan, Cell
@@ -120,7 +121,7 @@ class _Stopwatch:
         self.earlier: list[float] = []
         if path.exists():
             try:
-                self.earlier = [float(s) for s in json.loads(path.read_text(encoding="utf-8"))["sessions"]]
+                self.earlier = [float(s) for s in jsonio.loads(path.read_text(encoding="utf-8"))["sessions"]]
             except (ValueError, KeyError, TypeError):
                 raise PromptoptError(f"{path}: not a timing file written by promptopt bench; delete it") from None
         self.started = time.monotonic()
@@ -280,7 +281,7 @@ class Harness:
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = jsonio.loads(path.read_text(encoding="utf-8"))
             stored_settings, result, code = data["settings"], CellResult.from_dict(data["result"]), data.get("code")
         except (ValueError, KeyError, TypeError) as exc:
             raise PromptoptError(f"{path}: not a cell file written by promptopt bench ({exc}); delete it to rerun the cell") from None

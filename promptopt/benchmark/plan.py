@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from promptopt import jsonio
 from promptopt.errors import PromptoptError
 
 #: Hand-written starting instructions for the shared benchmark tasks (our own wording). They ask
@@ -62,7 +63,7 @@ def load_initial_prompts(path: str | Path) -> dict[str, tuple[str, ...]]:
     """An ``--initial-prompts`` file: a JSON object mapping task names to lists of instructions."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonio.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PromptoptError(f"--initial-prompts: no such file: {path}") from None
     except json.JSONDecodeError as exc:

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from promptopt import bounds
+
 rubric_app = typer.Typer(help="Judge rubrics: refine one from a set of outputs.", no_args_is_help=True)
 
 _MODEL_HELP = "Model spec (see 'promptopt generate --help'); judge and meta-judge default to it."
@@ -29,8 +31,8 @@ def refine(
     model: str = typer.Option("local", "--model", "-m", help=_MODEL_HELP),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model spec."),
     meta_judge_model: Optional[str] = typer.Option(None, "--meta-judge-model", help="Meta-judge model spec."),
-    rounds: int = typer.Option(1, "--rounds", min=1, help="Meta steps to run (re-judging after each change)."),
-    samples: int = typer.Option(6, "--samples", min=1, help="Outputs the meta-judge analyses per step."),
+    rounds: int = typer.Option(1, "--rounds", **bounds.flag("rounds", low=1), help="Meta steps to run (re-judging after each change)."),
+    samples: int = typer.Option(6, "--samples", **bounds.flag("samples"), help="Outputs the meta-judge analyses per step."),
     seed: int = typer.Option(0, "--seed", help="Seed of the output sampling."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the final rubric here (JSON)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Keep every rubric version and decision here."),

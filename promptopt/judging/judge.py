@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
+from promptopt import jsonio
 from promptopt.judging.guards import GuardConfig, check_output
 from promptopt.judging.rubric import Rubric
 from promptopt.llm.client import LLMClient
@@ -152,7 +153,7 @@ def _json_object(text: str) -> Any:
     if start == -1:
         raise ValueError("no JSON object in the answer")
     try:
-        value, _ = json.JSONDecoder().raw_decode(text, start)
+        value, _ = jsonio.raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the JSON does not parse ({exc.msg})") from None
     return value

@@ -69,6 +69,10 @@ async def refine_from_outputs(
     from promptopt.tasks.registry import load_task
 
     task = load_task(task_name, data_dir=data_dir)
+    if out is not None:
+        from promptopt.runs import check_output_file
+
+        check_output_file(out, "--out")
     records = read_outputs(outputs, task)
     setup = judge_setup_for(task)
     start = Rubric.load(start_rubric) if start_rubric is not None else setup.rubric_for(task)

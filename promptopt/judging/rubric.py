@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from promptopt import jsonio
 from promptopt.errors import PromptoptError
 
 __all__ = [
@@ -164,8 +165,10 @@ class Rubric:
             text = source.read_text(encoding="utf-8")
         except OSError as exc:
             raise RubricError(f"{source}: cannot read the rubric file ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise RubricError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text)
         except json.JSONDecodeError as exc:
             raise RubricError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
         return cls.from_dict(data, where=str(source))
@@ -225,7 +228,7 @@ def _salvaged_items(text: str, where: str) -> list[dict[str, Any]]:
     names: set[str] = set()
     for match in _FLAT_OBJECT.finditer(text):
         try:
-            raw = json.loads(match.group(0))
+            raw = jsonio.loads(match.group(0))
             item = _item(raw, where)
         except (json.JSONDecodeError, RubricError):
             continue
@@ -246,7 +249,7 @@ def parse_rubric_text(text: str, *, where: str = "answer") -> Rubric:
     json_error = None
     if start != -1 and end > start:
         try:
-            return Rubric.from_dict(json.loads(text[start : end + 1]), where=where)
+            return Rubric.from_dict(jsonio.loads(text[start : end + 1]), where=where)
         except json.JSONDecodeError as exc:
             json_error = f"not valid JSON ({exc.msg})"
         except RubricError as exc:

@@ -48,12 +48,10 @@ class BaselineConfig(SamplingConfig):
     meta_sampling: Sampling = field(default_factory=_meta_sampling)
 
     def __post_init__(self) -> None:
-        minimum = self._min_population()
-        if self.population < minimum:
-            raise ValueError(f"population must be >= {minimum}, got {self.population}")
-        for name in ("dev_size", "block_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        from promptopt import bounds
+
+        bounds.check(self, ("population",), low=self._min_population())
+        bounds.check(self, ("dev_size", "block_size"))
         from promptopt.prompt import renderer_for
 
         renderer_for(self.renderer)  # raises ValueError naming the valid renderers

@@ -51,17 +51,14 @@ class CAPOConfig(SamplingConfig):
     meta_sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.7, top_p=0.95, max_tokens=512))
 
     def __post_init__(self) -> None:
-        if self.population < 2:
-            raise ValueError(f"population must be >= 2, got {self.population}")
-        if self.offspring < 1:
-            raise ValueError(f"offspring must be >= 1, got {self.offspring}")
-        for name in ("block_size", "max_blocks", "fewshot_pool", "dev_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        from promptopt import bounds
+
+        bounds.check(self, ("population",), low=2)
+        bounds.check(self, ("offspring", "block_size", "max_blocks", "fewshot_pool", "dev_size", "max_shots"))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        if self.max_shots < 0 or self.length_penalty < 0:
-            raise ValueError("max_shots and length_penalty must be >= 0")
+        if self.length_penalty < 0:
+            raise ValueError(f"length_penalty must be >= 0, got {self.length_penalty}")
         from promptopt.prompt import renderer_for
 
         renderer_for(self.renderer)  # raises ValueError naming the valid renderers

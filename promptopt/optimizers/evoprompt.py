@@ -27,8 +27,9 @@ class EvoPromptGAConfig(BaselineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.offspring < 1:
-            raise ValueError(f"offspring must be >= 1, got {self.offspring}")
+        from promptopt import bounds
+
+        bounds.check(self, ("offspring",))
 
     @classmethod
     def _min_population(cls) -> int:

@@ -32,11 +32,9 @@ class OPROConfig(BaselineConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("max_shown", "proposals"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.examples_shown < 0:
-            raise ValueError(f"examples_shown must be >= 0, got {self.examples_shown}")
+        from promptopt import bounds
+
+        bounds.check(self, ("max_shown", "proposals", "examples_shown"))
 
 
 class OPRO(ZeroShotBaseline):

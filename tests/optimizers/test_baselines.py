@@ -228,7 +228,7 @@ async def test_config_must_match_the_optimizer(server_factory, tmp_path):
     assert config_from_options("evoprompt-ga", offspring=5, dev_size=7).offspring == 5
     with pytest.raises(ValueError, match="--offspring does not apply to optimizer 'evoprompt-de'"):
         config_from_options("evoprompt-de", offspring=5)
-    with pytest.raises(ValueError, match="population must be >= 3"):
+    with pytest.raises(ValueError, match="population must be an integer from 3 to 1,000, got 2"):
         EvoPromptDEConfig(population=2)
     for config in (OPROConfig(max_shown=5), EvoPromptGAConfig(offspring=3), EvoPromptDEConfig()):
         assert type(config).from_dict(config.to_dict()) == config
@@ -238,7 +238,7 @@ def test_cli_refuses_an_option_the_optimizer_does_not_have(run_cli, home):
     refused = run_cli("optimize", "--task", "demo_sentiment", "--optimizer", "opro", "--max-shots", "2", env=home)
     assert refused.returncode == 2 and "--max-shots does not apply to optimizer 'opro'" in refused.stderr
     small = run_cli("optimize", "--task", "demo_sentiment", "--optimizer", "evoprompt-de", "--population", "2", env=home)
-    assert small.returncode == 2 and "population must be >= 3" in small.stderr
+    assert small.returncode == 2 and "population must be an integer from 3 to 1,000, got 2" in small.stderr
 
 
 def _tokens(usage):

@@ -115,7 +115,7 @@ def plan_run(
     ledger = None
     if client is not None:
         usage = client.ledger.snapshot()
-        sent, failed = sum(u.requests for u in usage.values()), sum(u.errors for u in usage.values())
+        sent, failed = sum(u.asked for u in usage.values()), sum(u.errors for u in usage.values())
         if sent and failed == sent:  # every decision fell back to the default: nothing was planned
             from promptopt.llm.failures import RequestsFailed
 

@@ -106,7 +106,10 @@ def _room(used: int, per_unit: int, limit: int, noun: str) -> Room | None:
 
 @dataclass(frozen=True)
 class TokenLimit:
-    """Stop once ``kind`` tokens of ``role`` (None: all roles together) reach ``limit``."""
+    """Stop once ``kind`` tokens of ``role`` (None: all roles together) reach ``limit``.
+
+    Tokens the server reported for failed attempts (``RoleUsage.retry_tokens``) count too.
+    """
 
     type: ClassVar[str] = "tokens"
     limit: int
@@ -162,7 +165,14 @@ class USDLimit:
 
 @dataclass(frozen=True)
 class CallLimit:
-    """Stop once ``limit`` requests reached the backend (cache hits are free and not counted)."""
+    """Stop once ``limit`` requests reached the backend (cache hits are free and not counted).
+
+    Retries count: a request is every HTTP request the server saw (``RoleUsage.requests``), so
+    the limit agrees with the server's logs and with providers' request quotas, which count a
+    retried request each time. The guard runs before a batch, never between one request's
+    attempts, so a run overshoots by at most the batch in flight times its retries; a request
+    refused at connect reached no server and costs nothing.
+    """
 
     type: ClassVar[str] = "calls"
     limit: int

@@ -360,7 +360,8 @@ def _run_evaluation(prompts: list[Any], settings: _EvalSettings, model: str, sam
         finally:
             await client.aclose()
 
-    with progress_bar(f"{settings.task.name} ({settings.split})", enabled=None if not quiet else False) as update:
+    with progress_bar(f"{settings.task.name} ({settings.split})", enabled=None if not quiet else False,
+                      ledger=client.ledger) as update:
         results = asyncio.run(run(update))
     return results, client.ledger.role("downstream")
 
@@ -450,6 +451,9 @@ def eval_command(
         typer.echo(f"{result.metric} {est.value:.3f} (95% CI {est.low:.3f}-{est.high:.3f}, {est.method})")
         typer.echo(f"parse failures {result.parse_failures} | errors {result.errors} | cached {result.cached}/{result.n}")
         typer.echo(f"tokens {result.prompt_tokens} prompt + {result.completion_tokens} completion (cache hits not charged)")
+        from promptopt.progress import usage_note
+
+        typer.echo(f"spend {usage_note(usage)}, {usage.cache_hits} cache hits")
     if result.errors:
         _warn_failures(result, spec)
     if not passed:
@@ -513,10 +517,9 @@ def _progress_view(enabled: bool) -> Any:
 
             def update(event: Any) -> None:
                 best = "-" if event.best_score is None else f"{event.best_score:.3f}"
-                spend = "  ".join(
-                    f"{role} {usage.total_tokens:,} tok/{usage.requests} calls"
-                    for role, usage in sorted(event.spend.items())
-                )
+                from promptopt.progress import spend_line
+
+                spend = spend_line(event.spend)
                 live.update(Text(
                     f"generation {event.generation} ({event.phase}) | alive {event.alive} | "
                     f"eliminated {event.eliminated} | best dev {best} | {spend}"
@@ -608,7 +611,9 @@ def optimize_command(
     typer.echo(f"{optimizer}: {summary['racing']['block_evaluations']} of {summary['racing']['full_block_evaluations']} "
                f"block evaluations ({100 * summary['racing']['saved']:.0f}% saved by racing); Pareto front: {len(result.front)} prompt(s)")
     for role, usage in summary["spend"].items():
-        typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls, {usage['cache_hits']} cache hits")
+        retried = f" ({usage['retries']} retries, {usage['retry_tokens']:,} retry tokens)" if usage["retries"] else ""
+        typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls{retried}, "
+                   f"{usage['cache_hits']} cache hits")
     typer.echo(f"run directory: {directory}" + (f" | artifact: {out}" if out else ""))
 
 

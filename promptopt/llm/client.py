@@ -5,6 +5,9 @@ backend it adds, in this order: the response cache (hits are flagged and not cha
 of identical in-flight requests, per-endpoint admission limits, retries with backoff and a
 per-request timeout, and the usage ledger. A request that still fails comes back as a response
 with ``error`` set; the rest of the batch completes and the caller decides.
+
+The ledger is charged once per request, with every attempt that reached the server: retries are
+spend (the server counted them, a provider bills them), so budgets and summaries see them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from promptopt.llm.cache import ResponseCache
 from promptopt.llm.ledger import UsageLedger
 from promptopt.llm.limits import EndpointLimiter, Limits
 from promptopt.llm.pricing import Price
-from promptopt.llm.records import ChatRequest, ChatResponse, estimate_tokens
+from promptopt.llm.records import ChatRequest, ChatResponse, Usage, estimate_tokens
 from promptopt.llm.retry import RetryPolicy
 
 ResponseCallback = Callable[[int, ChatResponse], None]
@@ -203,7 +206,9 @@ class LLMClient:
         else:
 
             async def one(key: str, request: ChatRequest) -> None:
-                self._finish(key, await self._send_one(request), cache_errors)
+                log = _Attempts()
+                response = await self._send_one(request, log)
+                self._finish(key, response, cache_errors, log)
 
             await asyncio.gather(*(one(key, request) for key, request in owned))
 
@@ -235,35 +240,34 @@ class LLMClient:
             return [ChatResponse.failure(message, "backend_error")] * len(requests)
         return list(responses)
 
-    async def _send_one(self, request: ChatRequest) -> ChatResponse:
+    async def _send_one(self, request: ChatRequest, log: "_Attempts") -> ChatResponse:
+        """One request with its retries; ``log`` counts what each attempt cost (for the ledger)."""
         started = time.monotonic()
         estimated = sum(estimate_tokens(m.content) for m in request.messages) + request.max_tokens
-        attempts = [0]
         try:
             try:
-                attempts[0] = 1
-                response = await self._attempt(request, estimated)
+                response = await self._attempt(request, estimated, log)
             except TransientError as first:
                 # Only failed requests pay for a retry controller: building one per request is
                 # measurable at hundreds of requests per second.
-                response = await self._retry(request, estimated, first, started, attempts)
+                response = await self._retry(request, estimated, first, started, log)
         except TransientError as exc:
             return ChatResponse.failure(
-                f"gave up after {attempts[0]} attempt(s): {exc}",
+                f"gave up after {log.made} attempt(s): {exc}",
                 exc.kind,
                 time.monotonic() - started,
-                attempts[0],
+                log.made,
             )
         except PermanentError as exc:
-            return ChatResponse.failure(str(exc), exc.kind, time.monotonic() - started, attempts[0])
+            return ChatResponse.failure(str(exc), exc.kind, time.monotonic() - started, log.made)
         except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the batch
             return ChatResponse.failure(
                 f"unexpected {type(exc).__name__}: {exc}",
                 "internal",
                 time.monotonic() - started,
-                attempts[0],
+                log.made,
             )
-        return replace(response, attempts=attempts[0])
+        return replace(response, attempts=log.made)
 
     async def _retry(
         self,
@@ -271,7 +275,7 @@ class LLMClient:
         estimated: int,
         first: TransientError,
         started: float,
-        attempts: list[int],
+        log: "_Attempts",
     ) -> ChatResponse:
         """Attempts 2..max_attempts under tenacity: jittered backoff, Retry-After, deadline."""
         policy = self._shared.retry
@@ -285,11 +289,11 @@ class LLMClient:
 
         def stop(state: RetryCallState) -> bool:
             upcoming = getattr(state, "upcoming_sleep", 0.0) or 0.0
-            return attempts[0] >= policy.max_attempts or out_of_time(upcoming)
+            return log.made >= policy.max_attempts or out_of_time(upcoming)
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
-            return policy.backoff(attempts[0], getattr(error, "retry_after", None), rng)
+            return policy.backoff(log.made, getattr(error, "retry_after", None), rng)
 
         first_wait = policy.backoff(1, first.retry_after, rng)
         if policy.max_attempts <= 1 or out_of_time(first_wait):
@@ -300,21 +304,24 @@ class LLMClient:
         )
         async for attempt in retrying:
             with attempt:
-                attempts[0] += 1
-                response = await self._attempt(request, estimated)
+                response = await self._attempt(request, estimated, log)
         return response
 
-    async def _attempt(self, request: ChatRequest, estimated: int) -> ChatResponse:
+    async def _attempt(self, request: ChatRequest, estimated: int, log: "_Attempts") -> ChatResponse:
         shared = self._shared
         policy = shared.retry
+        log.made += 1
         async with shared.limiter.slot(estimated) as reservation:
             try:
                 responses = await _with_timeout(shared.backend.complete([request]), policy.timeout_s)
             except asyncio.TimeoutError:
+                # Charged: the server may well have read the request (a hang is exactly that).
+                log.sent += 1
                 raise TransientError(
                     f"no answer within {policy.timeout_s:g}s (timeout)", "timeout"
                 ) from None
             except TransientError as exc:
+                log.failed(exc)
                 if exc.retry_after is not None:
                     if exc.retry_after > policy.max_retry_after_s:
                         raise PermanentError(
@@ -324,19 +331,42 @@ class LLMClient:
                         ) from None
                     shared.limiter.cool_down(exc.retry_after)
                 raise
+            except BaseException:
+                log.sent += 1  # a permanent error is the server's answer; anything else: unknown
+                raise
+            log.sent += 1
             response = responses[0]
             reservation.actual_tokens = response.usage.total_tokens
             return response
 
-    def _finish(self, key: str, response: ChatResponse, cache_errors: list[CacheError]) -> None:
-        """Record, cache and hand out one backend response (exactly once per owned key)."""
+    def _finish(
+        self,
+        key: str,
+        response: ChatResponse,
+        cache_errors: list[CacheError],
+        log: "_Attempts | None" = None,
+    ) -> None:
+        """Record, cache and hand out one backend response (exactly once per owned key).
+
+        ``log`` (single-request backends) says how many attempts reached the server and the
+        tokens it reported for the failed ones; without it every attempt counts as sent.
+        """
         shared = self._shared
         if response.error:  # a server may echo the key it was sent: no secret goes further
             from promptopt.redact import redact
 
             response = replace(response, error=redact(response.error))
-        usd = shared.price.cost(response.usage) if shared.price is not None and response.ok else None
-        shared.ledger.record(self.role, response, usd)
+        failed = log.failed_usage if log is not None else Usage()
+        usd = None
+        if shared.price is not None and (response.ok or failed.total_tokens):
+            usd = shared.price.cost(failed) + (shared.price.cost(response.usage) if response.ok else 0.0)
+        shared.ledger.record(
+            self.role,
+            response,
+            usd,
+            sent=None if log is None else log.sent,
+            failed_usage=failed,
+        )
         if response.ok and shared.cache is not None:
             try:
                 shared.cache.put(key, self.model_identity, response)
@@ -345,6 +375,26 @@ class LLMClient:
         future = shared.inflight.pop(key, None)
         if future is not None and not future.done():
             future.set_result(response)
+
+
+@dataclass
+class _Attempts:
+    """What one request's attempts cost: how many were made, how many reached the server (a
+    refused connect did not), and the tokens the server reported for those that failed."""
+
+    made: int = 0
+    sent: int = 0
+    failed_usage: Usage = field(default_factory=Usage)
+
+    def failed(self, error: TransientError) -> None:
+        """Account for one attempt that ended in ``error``."""
+        self.sent += error.sent
+        if error.usage is not None:
+            usage = self.failed_usage
+            self.failed_usage = Usage(
+                usage.prompt_tokens + error.usage.prompt_tokens,
+                usage.completion_tokens + error.usage.completion_tokens,
+            )
 
 
 async def _with_timeout(awaitable, seconds: float):  # noqa: ANN001, ANN202

@@ -1,21 +1,36 @@
 """Usage ledger: what each role (downstream, meta, judge, ...) has spent.
 
 Budgets and progress displays read it; cache hits are counted but never charged.
+
+``requests`` counts HTTP requests that reached the server, retries included: a provider bills
+(and rate-limits) every one of them, and a self-hosted server's own counters count every one, so
+the ledger agrees with what the server saw. A request whose every attempt was refused at connect
+(nothing sent) costs nothing and shows only in ``errors``.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
 
-from promptopt.llm.records import ChatResponse
+from promptopt.llm.records import ChatResponse, Usage
 
 ROLES: tuple[str, ...] = ("downstream", "meta", "judge")
 
 
 @dataclass(frozen=True)
 class RoleUsage:
-    """Spend of one role. ``usd`` is None while no priced model was used."""
+    """Spend of one role. ``usd`` is None while no priced model was used.
+
+    ``requests``: HTTP requests that reached the server, retries included. ``retries``: those of
+    them beyond the first of their logical request (``requests - retries`` requests were asked
+    for). ``retry_tokens``: tokens the server reported for failed attempts, already included in
+    ``prompt_tokens``/``completion_tokens`` (a failed attempt usually reports none: nothing is
+    invented for it). ``asked``: logical requests that went to the backend, each counted once
+    however many attempts it took (or none, when every connect was refused). ``errors``: those
+    of them that still failed after their retries.
+    """
 
     requests: int = 0
     prompt_tokens: int = 0
@@ -25,6 +40,9 @@ class RoleUsage:
     errors: int = 0
     latency_s: float = 0.0
     usd: float | None = None
+    retries: int = 0
+    retry_tokens: int = 0
+    asked: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -32,6 +50,24 @@ class RoleUsage:
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "total_tokens": self.total_tokens}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RoleUsage":
+        """Inverse of :meth:`to_dict` and of ``asdict``, for journals and summaries of any age:
+        a field written before it existed (``retries``) takes its default, and a key this version
+        does not know (``total_tokens``, a later field) is ignored rather than an error."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def __add__(self, other: "RoleUsage") -> "RoleUsage":
+        """Field-wise sum (``usd`` stays None only when both are unpriced)."""
+        if not isinstance(other, RoleUsage):
+            return NotImplemented
+        usd = None if self.usd is None and other.usd is None else (self.usd or 0.0) + (other.usd or 0.0)
+        summed = {
+            f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "usd"
+        }
+        return RoleUsage(**summed, usd=usd)
 
 
 class UsageLedger:
@@ -41,15 +77,35 @@ class UsageLedger:
         self._lock = threading.Lock()
         self._roles: dict[str, RoleUsage] = {}
 
-    def record(self, role: str, response: ChatResponse, usd: float | None = None) -> None:
-        """Charge one response that reached the backend (hits go to :meth:`record_hit`)."""
+    def record(
+        self,
+        role: str,
+        response: ChatResponse,
+        usd: float | None = None,
+        *,
+        sent: int | None = None,
+        failed_usage: Usage | None = None,
+    ) -> None:
+        """Charge one logical request that went to the backend (hits go to :meth:`record_hit`).
+
+        ``sent``: how many of its attempts reached the server (default ``response.attempts``:
+        every attempt did). ``failed_usage``: tokens the server reported for the attempts that
+        failed; they are charged like any other (``usd`` must include their price).
+        """
+        sent = response.attempts if sent is None else sent
+        failed = failed_usage or Usage()
         with self._lock:
             row = self._roles.get(role, RoleUsage())
             self._roles[role] = replace(
                 row,
-                requests=row.requests + 1,
-                prompt_tokens=row.prompt_tokens + response.usage.prompt_tokens,
-                completion_tokens=row.completion_tokens + response.usage.completion_tokens,
+                requests=row.requests + sent,
+                asked=row.asked + 1,
+                retries=row.retries + max(0, sent - 1),
+                prompt_tokens=row.prompt_tokens + response.usage.prompt_tokens + failed.prompt_tokens,
+                completion_tokens=row.completion_tokens
+                + response.usage.completion_tokens
+                + failed.completion_tokens,
+                retry_tokens=row.retry_tokens + failed.total_tokens,
                 estimated_token_responses=row.estimated_token_responses + response.usage.estimated,
                 errors=row.errors + (not response.ok),
                 latency_s=row.latency_s + response.latency_s,
@@ -71,15 +127,7 @@ class UsageLedger:
 
     def total(self) -> RoleUsage:
         """All roles added up."""
-        rows = self.snapshot().values()
-        usds = [r.usd for r in rows if r.usd is not None]
-        return RoleUsage(
-            requests=sum(r.requests for r in rows),
-            prompt_tokens=sum(r.prompt_tokens for r in rows),
-            completion_tokens=sum(r.completion_tokens for r in rows),
-            estimated_token_responses=sum(r.estimated_token_responses for r in rows),
-            cache_hits=sum(r.cache_hits for r in rows),
-            errors=sum(r.errors for r in rows),
-            latency_s=sum(r.latency_s for r in rows),
-            usd=sum(usds) if usds else None,
-        )
+        total = RoleUsage()
+        for row in self.snapshot().values():
+            total = total + row
+        return total

@@ -152,21 +152,7 @@ class _CarriedLedger:
         now = self.ledger.snapshot()
         carried = self.offset()
         roles = set(now) | set(carried)
-        return {role: _add(carried.get(role, RoleUsage()), now.get(role, RoleUsage())) for role in roles}
-
-
-def _add(a: RoleUsage, b: RoleUsage) -> RoleUsage:
-    usd = None if a.usd is None and b.usd is None else (a.usd or 0.0) + (b.usd or 0.0)
-    return RoleUsage(
-        requests=a.requests + b.requests,
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-        estimated_token_responses=a.estimated_token_responses + b.estimated_token_responses,
-        cache_hits=a.cache_hits + b.cache_hits,
-        errors=a.errors + b.errors,
-        latency_s=a.latency_s + b.latency_s,
-        usd=usd,
-    )
+        return {role: carried.get(role, RoleUsage()) + now.get(role, RoleUsage()) for role in roles}
 
 
 class Optimizer(ABC):
@@ -320,7 +306,8 @@ class Optimizer(ABC):
         upcoming = self.run_dir.replay_next
         limit = None if upcoming is None else int(upcoming["seq"])
         usable = [usage for seq, usage in self._stored_spend if limit is None or seq < limit]
-        return {role: RoleUsage(**values) for role, values in (usable[-1] if usable else {}).items()}
+        # from_dict: notes written before a field existed (``retries``) still load.
+        return {role: RoleUsage.from_dict(values) for role, values in (usable[-1] if usable else {}).items()}
 
     def _note_spend(self) -> None:
         # While replaying, the stored notes already say what was spent up to here.

@@ -257,7 +257,8 @@ class ServerCore:
             )
             if seconds > 0:
                 await asyncio.sleep(seconds)
-        self.stats.completion_ok(key)
+        if fault != "no_choices":  # that one carries no completion: served, but not answered
+            self.stats.completion_ok(key)
         body_bytes = completion_body(
             f"chatcmpl-{next(self._ids):010d}",
             int(time.time()),
@@ -266,6 +267,7 @@ class ServerCore:
             completion.finish_reason,
             completion.prompt_tokens,
             completion.completion_tokens,
+            with_choice=fault != "no_choices",
         )
         return Reply(200, body_bytes)
 
@@ -285,4 +287,6 @@ class ServerCore:
             return Hang(plan.hang_s)
         if kind == "reset":
             return Reset()
+        if kind == "empty_body":
+            return Reply(200, b"")
         return Reply(200, MALFORMED_BODY)  # "malformed"

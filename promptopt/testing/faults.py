@@ -13,11 +13,20 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-#: Every fault kind, in the (fixed) order rates are laid out on the unit interval.
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "hang", "reset", "malformed", "empty", "length")
+#: Every fault kind, in the (fixed) order rates are laid out on the unit interval. New kinds go
+#: at the end, so that a seeded plan's existing kinds keep hitting the same requests.
+#:
+#: "malformed": a 200 whose JSON stops half way; "empty": a valid completion with no text;
+#: "length": a valid completion cut short; "empty_body": a 200 with no body at all (a proxy that
+#: lost the answer); "no_choices": a 200 completion object whose ``choices`` is empty but whose
+#: ``usage`` reports the tokens spent (a gateway that dropped the answer): the one failure that
+#: says what it cost.
+FAULT_KINDS: tuple[str, ...] = (
+    "429", "500", "503", "hang", "reset", "malformed", "empty", "length", "empty_body", "no_choices"
+)
 
 #: Kinds answered before the capacity model (they never hold a sequence slot).
-EARLY_KINDS = frozenset({"429", "500", "503", "hang", "reset", "malformed"})
+EARLY_KINDS = frozenset({"429", "500", "503", "hang", "reset", "malformed", "empty_body"})
 
 #: Body fields that do not change what is asked, left out of the request key.
 VOLATILE_FIELDS = frozenset(

@@ -122,22 +122,24 @@ def completion_body(
     finish_reason: str,
     prompt_tokens: int,
     completion_tokens: int,
+    *,
+    with_choice: bool = True,
 ) -> bytes:
-    """A standard non-streaming ``chat.completion`` object."""
+    """A standard non-streaming ``chat.completion`` object (``with_choice=False``: the
+    "no_choices" fault, an empty ``choices`` list with the usage still reported)."""
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": finish_reason,
+        "logprobs": None,
+    }
     return dumps(
         {
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish_reason,
-                    "logprobs": None,
-                }
-            ],
+            "choices": [choice] if with_choice else [],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

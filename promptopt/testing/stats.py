@@ -12,7 +12,8 @@ class ServerStats:
     """A snapshot of the server's counters (a copy: later traffic does not change it).
 
     Requests to ``/stats`` are not counted. ``completions_ok`` counts 200 responses carrying a
-    valid completion (including "empty" and "length" faults); ``arrivals_per_key`` holds the
+    valid completion (including "empty" and "length" faults, not "no_choices", whose object has
+    no choice); ``arrivals_per_key`` holds the
     ``time.monotonic()`` arrival times of each valid chat request key. The Authorization header
     is only counted (``authorization_seen``), never stored.
     """

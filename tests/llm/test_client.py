@@ -63,8 +63,9 @@ async def test_thirty_percent_faults_every_request_answered_exactly_once(server_
     assert len(keys) == 500
     assert all(stats.successes_per_key.get(key) == 1 for key in keys)
     assert stats.completions_ok == 500
-    assert client.ledger.role("downstream").requests == 500
-    assert sum(r.attempts for r in responses) == stats.requests_total
+    usage = client.ledger.role("downstream")
+    assert usage.requests == sum(r.attempts for r in responses) == stats.requests_total  # retries too
+    assert usage.requests - usage.retries == 500
     assert elapsed < 60
     await client.aclose()
 
@@ -117,7 +118,7 @@ async def test_always_failing_endpoint_yields_errors_in_bounded_time(
     assert "gave up after 3 attempt(s)" in responses[0].error
     assert elapsed < 3 * 0.3 + 2 * 0.1 + 1.5
     usage = client.ledger.role("downstream")
-    assert usage.errors == 20 and usage.requests == 20
+    assert usage.errors == 20 and usage.requests == 60 == server.stats().requests_total  # 3 attempts each
     await client.aclose()
 
 

@@ -83,6 +83,40 @@ async def test_malformed_fault_is_200_with_invalid_json(chat_body) -> None:
 
 
 @pytest.mark.asyncio
+async def test_empty_body_fault_is_200_with_no_body_at_all(chat_body) -> None:
+    with TestServer(faults=FaultPlan(always="empty_body")) as srv:
+        resp = await post(srv, chat_body("hi"))
+        stats = srv.stats()
+    assert resp.status_code == 200 and resp.content == b""
+    assert resp.headers["content-length"] == "0"
+    assert stats.faults_injected == {"empty_body": 1} and stats.completions_ok == 0
+
+
+@pytest.mark.asyncio
+async def test_no_choices_fault_reports_the_tokens_spent_but_no_choice(chat_body) -> None:
+    with TestServer(faults=FaultPlan(schedule=["no_choices"])) as srv:
+        dropped = await post(srv, chat_body("one two three"))
+        served = await post(srv, chat_body("one two three"))
+        stats = srv.stats()
+    assert dropped.status_code == 200 and dropped.json()["choices"] == []
+    # the usage of the answer that was dropped: 3 words + 4 per message, and the 3-word echo
+    assert dropped.json()["usage"] == served.json()["usage"] == {
+        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10
+    }
+    assert stats.faults_injected == {"no_choices": 1}
+    assert stats.completions_ok == 1  # only the second carried a completion
+
+
+def test_new_fault_kinds_come_last_so_seeded_plans_keep_their_faults() -> None:
+    from promptopt.testing import FAULT_KINDS
+
+    # rates are laid on the unit interval in this order: moving a kind would move every
+    # seeded plan's faults onto other requests
+    assert FAULT_KINDS[:8] == ("429", "500", "503", "hang", "reset", "malformed", "empty", "length")
+    assert FAULT_KINDS[8:] == ("empty_body", "no_choices")
+
+
+@pytest.mark.asyncio
 async def test_empty_and_length_faults_are_valid_completions(chat_body) -> None:
     with TestServer(faults=FaultPlan(schedule=["empty", "length"])) as srv:
         client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="x", max_retries=0)

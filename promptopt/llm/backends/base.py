@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence, runtime_checkable
 
-from promptopt.llm.records import ChatRequest, ChatResponse
+from promptopt.llm.records import ChatRequest, ChatResponse, Usage
 
 
 #: Error kind of a natively batched request whose serving process died before answering it.
@@ -16,13 +16,27 @@ WORKER_DIED = "worker_died"
 class TransientError(Exception):
     """A failure worth retrying (429, 5xx, timeout, dropped connection).
 
-    ``retry_after`` carries the server's Retry-After in seconds when it sent one.
+    ``retry_after`` carries the server's Retry-After in seconds when it sent one. The ledger
+    charges every attempt that reached the server, so a backend says what it knows of this one:
+    ``usage``, the tokens the server reported for it (a body with usage but no usable choice;
+    usually None), and ``sent=False`` when the request provably never left (connection refused,
+    unknown host), which costs nothing.
     """
 
-    def __init__(self, message: str, kind: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: str,
+        retry_after: float | None = None,
+        *,
+        usage: Usage | None = None,
+        sent: bool = True,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+        self.usage = usage
+        self.sent = sent
 
 
 class PermanentError(Exception):

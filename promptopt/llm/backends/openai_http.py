@@ -42,20 +42,35 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
 def response_from_payload(
     payload: dict[str, Any], request: ChatRequest, latency_s: float
 ) -> ChatResponse:
-    """Map an OpenAI chat.completion JSON object to a ChatResponse."""
+    """Map an OpenAI chat.completion JSON object to a ChatResponse.
+
+    A body without a usable choice is a retryable "malformed" failure that still carries the
+    usage the server reported, if any: those tokens were spent and the ledger charges them.
+    """
+    reported = reported_usage(payload)
     try:
         choice = payload["choices"][0]
         text = choice["message"].get("content") or ""
         finish_reason = choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise TransientError(f"malformed completion object: {exc!r}", "malformed") from None
-    usage = payload.get("usage") or {}
-    if isinstance(usage, dict) and "prompt_tokens" in usage and "completion_tokens" in usage:
-        counts = Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False)
-    else:
+        raise TransientError(
+            f"malformed completion object: {exc!r}", "malformed", usage=reported
+        ) from None
+    if reported is None:
         prompt = sum(estimate_tokens(m.content) for m in request.messages)
-        counts = Usage(prompt, estimate_tokens(text), True)
-    return ChatResponse(text=text, finish_reason=finish_reason, usage=counts, latency_s=latency_s)
+        reported = Usage(prompt, estimate_tokens(text), True)
+    return ChatResponse(text=text, finish_reason=finish_reason, usage=reported, latency_s=latency_s)
+
+
+def reported_usage(payload: dict[str, Any]) -> Usage | None:
+    """The server's own token counts from a completion object, or None when it gave none."""
+    usage = payload.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    try:
+        return Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def basic_auth_from_url(url: str | None) -> tuple[str | None, dict[str, str]]:
@@ -139,11 +154,15 @@ class OpenAIBackend:
         except openai.APITimeoutError as exc:
             refused = connect_failure(exc)
             if refused is not None:  # the aiohttp transport reports a refused connect as a timeout
-                raise TransientError(f"cannot connect: {refused}", "connection") from None
+                raise TransientError(
+                    f"cannot connect: {refused}", "connection", sent=not never_sent(exc)
+                ) from None
             raise TransientError("request timed out", "timeout") from None
         except openai.APIConnectionError as exc:
             reason = connect_failure(exc) or exc.__cause__ or exc
-            raise TransientError(f"cannot connect: {reason}", "connection") from None
+            raise TransientError(
+                f"cannot connect: {reason}", "connection", sent=not never_sent(exc)
+            ) from None
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, _error_message(exc), exc.response.headers) from None
         latency = time.monotonic() - start
@@ -206,6 +225,30 @@ def connect_failure(exc: BaseException) -> str | None:
             return os.strerror(current.errno) if current.errno > 0 else str(current.strerror or current)
         current = current.__cause__ or current.__context__
     return None
+
+
+#: aiohttp's exceptions for a connection that was never made (raised before a request's first
+#: byte is written). Not the SDK's or httpx's: the SDK's aiohttp transport reports a reset of an
+#: open connection as ``ConnectTimeout``, so only the transport's own cause can be trusted.
+_CONNECT_ERRORS = frozenset({"ClientConnectorError", "ClientConnectorDNSError", "ConnectionTimeoutError"})
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when the request provably never reached the server: the connection was refused or
+    never made (the ledger then charges nothing). A reset, a timeout or a broken body after
+    connecting are charged: the server may have read the request, and usually did."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        if type(current).__name__ in _CONNECT_ERRORS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _error_message(exc: Any) -> str:

@@ -174,14 +174,13 @@ def cache_clear(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Delete cached responses (all, or one model's). A corrupt cache file is recreated."""
-    from promptopt.errors import CacheError
-    from promptopt.llm.cache import ResponseCache, default_cache_path
+    from promptopt.llm.cache import CorruptCacheError, ResponseCache, default_cache_path
 
     path = cache_path or default_cache_path()
     try:
         with ResponseCache(path) as cache:
             removed: int | str = cache.clear(model)
-    except CacheError:
+    except CorruptCacheError:  # only a damaged cache is recreated; a locked or foreign file is kept
         if model is not None or not Path(path).exists():
             raise
         ResponseCache.reset_file(path)

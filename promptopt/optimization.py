@@ -162,7 +162,12 @@ async def aoptimize(
             "initial_prompts": list(initial_prompts),
             "budget": plan.to_dict(),
         }
-        directory = open_run_dir(run_dir, settings, resume=resume)
+        try:
+            directory = open_run_dir(run_dir, settings, resume=resume)
+        except BaseException:
+            if cache == "default" and shared_cache is not None:
+                shared_cache.close()
+            raise
     clients = connect_roles(specs, cache=shared_cache, seed=seed)
     extra = {role: clients[role] for role in cls.model_roles if role != "meta" and role in clients}
     try:
@@ -181,6 +186,8 @@ async def aoptimize(
         ).run()
     finally:
         await close_clients(clients)
+        if cache == "default" and shared_cache is not None:
+            shared_cache.close()
         if directory is not None:
             directory.release()
     if out is not None:

@@ -11,14 +11,19 @@ artifacts loaded from disk carry their parser as a spec.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import string
+import threading
+import warnings
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Callable, Iterable, Literal, Mapping, Sequence
+
+import regex
 
 from promptopt.tasks.records import AnswerParser, ParsedAnswer
 
@@ -420,9 +425,47 @@ class ExactParser:
         return {"kind": "exact", "tag": self.tag}
 
 
+#: The longest one search of a :class:`RegexParser` pattern may take. A normal pattern answers in
+#: microseconds; a catastrophically backtracking one (``(a|aa)+$``) would take hours on a long
+#: answer, and parsing runs inside the evaluation loop for every model answer.
+REGEX_TIMEOUT_S = 0.5
+
+_slow_patterns: set[str] = set()
+_slow_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _bounded_pattern(pattern: str, flags: str) -> "regex.Pattern[str]":
+    """``pattern`` compiled by the ``regex`` engine (cached: parsing runs for every answer)."""
+    return regex.compile(pattern, regex.IGNORECASE if flags == "i" else 0)
+
+
+def _warn_slow_pattern(pattern: str) -> None:
+    """Warn once per pattern and process: one line, not one per answer of the run."""
+    with _slow_lock:
+        if pattern in _slow_patterns:
+            return
+        _slow_patterns.add(pattern)
+    warnings.warn(
+        f"regex parser pattern {_shorten(pattern, 80)!r} took longer than {REGEX_TIMEOUT_S:g} s on an answer "
+        f"(catastrophic backtracking) and was stopped; such answers count as unparsed. Rewrite "
+        f"the pattern without nested repetition such as (a+)+ or (a|aa)+.",
+        stacklevel=4,
+    )
+
+
 @dataclass(frozen=True)
 class RegexParser:
-    """A group of the first match of ``pattern`` (``re`` only: a pattern is data, not code)."""
+    """A group of the first match of ``pattern`` (``re`` syntax: a pattern is data, not code).
+
+    Patterns come from artifacts, which may be foreign, so a search is time-bounded: it runs on
+    the ``regex`` engine with a timeout of :data:`REGEX_TIMEOUT_S` (the stdlib's ``re`` can
+    neither be interrupted nor bounded, and ``(a+)+$`` takes a second there on 24 characters,
+    doubling per character). A search that times out parses as no answer, with one warning per
+    pattern. The pattern must compile with ``re`` too (checked when the parser, or the artifact
+    holding it, is built), so what an artifact may contain stays the documented ``re`` syntax
+    and not ``regex``'s extensions.
+    """
 
     pattern: str
     group: int | str = 1
@@ -435,9 +478,15 @@ class RegexParser:
         if self.flags not in ("", "i"):
             raise ValueError(f"flags: expected '' or 'i', got {self.flags!r}")
         try:
-            compiled = self._compiled()
-        except re.error as exc:
-            raise ValueError(f"pattern {self.pattern!r} does not compile: {exc}") from None
+            compiled = re.compile(self.pattern, re.IGNORECASE if self.flags == "i" else 0)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ValueError(f"pattern {_shorten(self.pattern, 80)!r} does not compile: {exc}") from None
+        try:
+            _bounded_pattern(self.pattern, self.flags)
+        except (regex.error, RecursionError, OverflowError) as exc:
+            raise ValueError(
+                f"pattern {_shorten(self.pattern, 80)!r} is not supported by the time-bounded regex engine: {exc}"
+            ) from None
         group = self.group
         if isinstance(group, bool) or not isinstance(group, (int, str)):
             raise ValueError(f"group: expected a group number or name, got {group!r}")
@@ -447,11 +496,14 @@ class RegexParser:
             raise ValueError(f"group: pattern {self.pattern!r} has no group named {group!r}")
         _check_tag(self.tag)
 
-    def _compiled(self) -> re.Pattern[str]:
-        return re.compile(self.pattern, re.IGNORECASE if self.flags == "i" else 0)
-
     def _parse_one(self, text: str) -> ParsedAnswer:
-        match = self._compiled().search(text)
+        try:
+            match = _bounded_pattern(self.pattern, self.flags).search(text, timeout=REGEX_TIMEOUT_S)
+        except TimeoutError:
+            _warn_slow_pattern(self.pattern)
+            return ParsedAnswer.failed(
+                f"pattern {_shorten(self.pattern, 80)!r} stopped after {REGEX_TIMEOUT_S:g} s (catastrophic backtracking)"
+            )
         if match is None:
             return ParsedAnswer.failed(f"no match for {self.pattern!r}")
         value = match.group(self.group)

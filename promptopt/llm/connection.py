@@ -125,15 +125,24 @@ def connect(
 
     ``cache="default"`` opens the user's response cache; pass ``None`` to disable caching or a
     :class:`ResponseCache` to share one. Errors name the flag, variable or extra to fix.
+
+    The default cache is opened (and so checked) before the backend is built: an unusable cache
+    is reported before a local model is loaded or any request can be sent.
     """
     parsed = parse_model_spec(spec) if isinstance(spec, str) else spec
     limits = limits_for(parsed, limits)
     retry = retry_for(parsed, retry)
-    backend = build_backend(parsed, limits=limits, retry=retry)
+    opened = ResponseCache() if cache == "default" else None
+    try:
+        backend = build_backend(parsed, limits=limits, retry=retry)
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise
     return LLMClient(
         backend,
         role=role,
-        cache=ResponseCache() if cache == "default" else cache,
+        cache=opened if cache == "default" else cache,
         ledger=ledger,
         limits=limits,
         retry=retry,

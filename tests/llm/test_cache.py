@@ -15,7 +15,7 @@ import pytest
 
 from promptopt.errors import CacheError
 from promptopt.llm import cache as cache_module
-from promptopt.llm.cache import CacheStats, ResponseCache, default_cache_path
+from promptopt.llm.cache import CacheStats, CorruptCacheError, ResponseCache, default_cache_path
 from promptopt.llm.records import ChatRequest, ChatResponse, Usage
 
 WRITER = Path(__file__).with_name("_cache_writer.py")
@@ -170,6 +170,147 @@ def test_malformed_database_reported_at_open(path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def filled(path: Path, rows: int = 3000) -> None:
+    """A real cache of ``rows`` entries (about 2 MB), its WAL folded into the main file."""
+    rng = random.Random(5)
+    with ResponseCache(path) as cache:
+        cache.put_many((f"k{i}", "m", ok("x" * rng.randint(300, 900))) for i in range(rows))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def test_corrupt_page_behind_a_valid_header_reported_at_open(path: Path) -> None:
+    """Issue 14, row 11: header and schema intact, one page in the middle overwritten; reads of
+    other keys and writes that do not reach the page would work, so only a check finds it."""
+    filled(path)
+    data = bytearray(path.read_bytes())
+    middle = (len(data) // 4096 // 2) * 4096
+    data[middle : middle + 4096] = random.Random(2).randbytes(4096)
+    path.write_bytes(bytes(data))
+    conn = sqlite3.connect(path)  # the layout still reads fine: the damage is deeper
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"responses"}
+    conn.close()
+    with pytest.raises(CacheError, match="corrupt") as info:
+        ResponseCache(path)
+    message = str(info.value)
+    assert str(path) in message and "promptopt cache clear" in message
+    assert "\n" not in message  # one line for the CLI's "error:"
+    assert isinstance(info.value, CorruptCacheError)  # the one failure deleting the file repairs
+
+
+async def test_deleted_file_is_recreated_with_a_warning_and_later_answers_kept(
+    path: Path, server, client_for
+) -> None:
+    """Issue 14, row 12: the file removed under a running client. The next write notices, makes
+    a new cache at the path and says so; the answers after that are in the new file."""
+    cache = ResponseCache(path)
+    client = client_for(server, cache=cache)
+    try:
+        first = await client.complete([ChatRequest.user("first question")])
+        assert first[0].ok
+        ResponseCache.reset_file(path)  # what "rm responses.sqlite3*" does
+        with pytest.warns(UserWarning) as caught:
+            second = await client.complete([ChatRequest.user("second question")])
+        assert second[0].ok and not second[0].cached
+        about_cache = [w for w in caught if "response cache" in str(w.message)]
+        assert len(about_cache) == 1
+        message = str(about_cache[0].message)
+        assert str(path) in message and "deleted" in message and "--resume" in message
+        with ResponseCache(path) as reopened:  # a later process (a --resume) finds the new answer
+            assert reopened.stats().entries == 1
+        third = await client.complete([ChatRequest.user("second question")])
+        assert third[0].cached  # the same, live file: served from it, no new request
+        assert server.stats().requests_total == 2
+    finally:
+        await client.aclose()
+        cache.close()
+
+
+def test_main_file_deleted_alone_leaves_no_stale_wal_behind(path: Path) -> None:
+    """Only the main file removed: the old -wal/-shm must not be read as the new file's."""
+    cache = ResponseCache(path)
+    cache.put_many([(f"old{i}", "m", ok()) for i in range(20)])
+    path.unlink()
+    with pytest.warns(UserWarning, match="deleted"):
+        cache.put("new", "m", ok("after"))
+    cache.put("newer", "m", ok("later"))
+    cache.close()
+    with ResponseCache(path) as reopened:
+        assert reopened.stats().entries == 2
+        assert reopened.get("new") is not None and reopened.get("old0") is None
+
+
+@pytest.mark.parametrize("removed", ["all files", "main file only"])
+def test_two_processes_whose_cache_is_deleted_both_keep_later_answers(path: Path, removed: str) -> None:
+    """Both users of a deleted cache reopen the path: every later answer of either lands in one
+    new, sound file (the stale -wal/-shm of the old file is never read as the new one's)."""
+    root = Path(cache_module.__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    cache = ResponseCache(path)
+    cache.put("before", "m", ok())
+    writer = subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), "beta", "300"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        if removed == "all files":
+            ResponseCache.reset_file(path)
+        else:
+            path.unlink()
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        # whichever reopens second finds the file the first one made: "replaced", not "deleted"
+        with pytest.warns(UserWarning, match="deleted|replaced"):
+            for i in range(300):
+                cache.put(f"alpha-{i}", "m", ok(f"a{i}"))
+        _, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err
+        assert str(path) in err and ("deleted" in err or "replaced" in err)  # warned too
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        cache.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        counts = dict(conn.execute("SELECT substr(key, 1, 5), COUNT(*) FROM responses GROUP BY 1"))
+    finally:
+        conn.close()
+    assert counts == {"alpha": 300, "beta-": 300}
+
+
+def test_replaced_file_is_used_from_then_on(path: Path, tmp_path: Path) -> None:
+    cache = ResponseCache(path)
+    cache.put("mine", "m", ok())
+    other = tmp_path / "other.sqlite3"
+    with ResponseCache(other) as replacement:
+        replacement.put("theirs", "m", ok())
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    os.replace(other, path)
+    with pytest.warns(UserWarning, match="replaced") as caught:
+        cache.put("after", "m", ok())
+    assert str(path) in str(caught[0].message)
+    assert cache.get("theirs") is not None and cache.get("after") is not None
+    cache.close()
+
+
+def test_file_replaced_by_something_unusable_fails_the_write(path: Path) -> None:
+    cache = ResponseCache(path)
+    cache.put("k", "m", ok())
+    ResponseCache.reset_file(path)
+    path.mkdir()
+    with pytest.raises(CacheError, match="replaced while in use and cannot be reopened") as info:
+        cache.put("k2", "m", ok())
+    assert str(path) in str(info.value)
+    with pytest.raises(CacheError, match="cannot be reopened"):  # and says so again, not "closed"
+        cache.put("k3", "m", ok())
+    cache.close()
+
+
 def test_reset_file_removes_wal_and_shm(path: Path) -> None:
     cache = ResponseCache(path)
     cache.put("k", "m", ok())
@@ -206,10 +347,15 @@ def test_lock_held_by_other_connection_reports_locked(path: Path) -> None:
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")
-        # Readers still work under WAL, and opening an existing cache needs no write lock.
+        # Readers still work under WAL, but opening checks that the write lock can be taken:
+        # a run would otherwise pay for answers that it then cannot keep (issue 14, row 11).
         assert cache.get("before") is not None
-        with ResponseCache(path, busy_timeout_s=0.2) as second:
-            assert second.get("before") is not None
+        start = time.monotonic()
+        with pytest.raises(CacheError, match="locked") as info:
+            ResponseCache(path, busy_timeout_s=0.2)
+        assert 0.2 <= time.monotonic() - start < 1.0  # it waited out the busy timeout, no more
+        assert str(path) in str(info.value) and "0.2 s" in str(info.value)
+        assert not isinstance(info.value, CorruptCacheError)  # never "repaired" by deleting it
         start = time.monotonic()
         with pytest.raises(CacheError, match="locked") as info:
             cache.put("k", "m", ok())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import warnings
 
 import pytest
 
+from promptopt.tasks import parsers
 from promptopt.tasks.parsers import (
     ChoiceParser,
     ExactParser,
@@ -295,6 +298,35 @@ def test_regex_validation_names_the_problem() -> None:
         RegexParser(r"(a)", group="name")
     with pytest.raises(ValueError, match="flags"):
         RegexParser(r"(a)", flags="x")  # type: ignore[arg-type]
+
+
+def test_an_artifacts_nested_repetition_pattern_answers_at_once_with_no_answer() -> None:
+    """Issue 14, row 16: ``(a+)+$`` took 1.45 s on 24 characters under ``re``, doubling per
+    character; 31 characters would take minutes. Parsing must stay bounded."""
+    parser = parser_from_spec({"kind": "regex", "pattern": "(a+)+$", "group": 1, "tag": None})
+    start = time.monotonic()
+    answer = parser.parse("a" * 30 + "!")
+    assert time.monotonic() - start < 1.0
+    assert_failed(answer)
+
+
+def test_a_search_that_backtracks_past_the_bound_is_stopped_and_warned_once(monkeypatch) -> None:
+    """A pattern even the bounded engine backtracks on: stopped after REGEX_TIMEOUT_S, the answer
+    unparsed, one warning naming the pattern however many answers hit it."""
+    monkeypatch.setattr(parsers, "_slow_patterns", set())
+    parser = RegexParser(r"(a|aa)+$")
+    text = tagged("a" * 32 + "!")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            start = time.monotonic()
+            answer = parser.parse(text)
+            assert time.monotonic() - start < parsers.REGEX_TIMEOUT_S + 0.5
+            assert_failed(answer, "(a|aa)+$", "stopped after")
+    messages = [str(w.message) for w in caught if "(a|aa)+$" in str(w.message)]
+    assert len(messages) == 1 and "catastrophic backtracking" in messages[0]
+    # the pattern still parses outputs it does not backtrack on
+    assert RegexParser(r"(a|aa)+$", tag=None).parse("aaa").value == "a"
 
 
 def test_json_field_with_fences_and_chatter() -> None:

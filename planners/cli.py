@@ -68,7 +68,7 @@ def plan_run(
 
     from promptopt.planners.config import LLM_TEAMS, VARIANTS, PlannerConfig
     from promptopt.planners.environments import TEAMS, load_suite
-    from promptopt.planners.run import finish, prepare, run_settings, run_suite
+    from promptopt.planners.run import finish, prepare, refuse_if_every_request_failed, run_settings, run_suite
 
     from promptopt.progress import progress_bar
     from promptopt.runs import RunDir
@@ -114,17 +114,8 @@ def plan_run(
         records = asyncio.run(go(update))
     ledger = None
     if client is not None:
+        refuse_if_every_request_failed(client, records, run)
         usage = client.ledger.snapshot()
-        sent, failed = sum(u.asked for u in usage.values()), sum(u.errors for u in usage.values())
-        if sent and failed == sent:  # every decision fell back to the default: nothing was planned
-            from promptopt.llm.failures import RequestsFailed
-
-            cause = next((f"{e['error']}: {e.get('error_detail')}" for r in records for e in r.get("transcript", [])
-                          if e.get("error")), "unknown")
-            raise RequestsFailed(
-                f"plan run: all {sent} request(s) to {client.endpoint} failed (first: {cause}); the episodes in "
-                f"{run.path} ran on default actions only: delete it, or choose another --out, once the endpoint works"
-            )
         ledger = {role: u.to_dict() for role, u in sorted(usage.items())}
     summary, text = finish(run, records, settings, ledger)
     if as_json:

@@ -92,6 +92,8 @@ async def run_suite(specs: Sequence[EpisodeSpec], seeds: Sequence[int], config: 
         if run is not None:
             write_text_atomically(_episode_path(run, record["key"]),
                           json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        if client is not None:  # fail fast: the other episodes would only repeat the failures
+            refuse_if_every_request_failed(client, [record], run)
         finished += 1
         if on_progress:
             on_progress(finished, total)
@@ -101,6 +103,23 @@ async def run_suite(specs: Sequence[EpisodeSpec], seeds: Sequence[int], config: 
     fresh = await asyncio.gather(*(one(spec, seed) for _, spec, seed in todo))
     by_key = {**done, **{r["key"]: r for r in fresh}}
     return [by_key[k] for k in keys]
+
+
+def refuse_if_every_request_failed(client: LLMClient, records: Sequence[dict[str, Any]], run: RunDir | None) -> None:
+    """Raise :class:`RequestsFailed` naming the endpoint and the first cause when every request
+    so far failed: the episodes then ran on default actions only, and their score means nothing."""
+    usage = client.ledger.total()
+    if not usage.asked or usage.errors != usage.asked:
+        return
+    from promptopt.llm.failures import RequestsFailed
+
+    cause = next((f"{e['error']}: {e.get('error_detail')}" for r in records for e in r.get("transcript", [])
+                  if e.get("error")), "unknown")
+    where = f"the episodes in {run.path}" if run is not None else "the episodes"
+    raise RequestsFailed(
+        f"plan run: all {usage.asked} request(s) to {client.endpoint} failed (first: {cause}); {where} ran on "
+        f"default actions only: delete it, or choose another --out, once the endpoint works"
+    )
 
 
 def finish(run: RunDir | None, records: Sequence[dict[str, Any]], settings: dict[str, Any],

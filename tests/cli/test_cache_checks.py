@@ -73,9 +73,11 @@ def test_a_cache_locked_by_another_process_fails_eval_and_optimize_before_any_re
     holder.execute("BEGIN IMMEDIATE")  # holds the write lock for as long as both commands run
     env = {**home, "PROMPTOPT_CACHE": str(cache)}
     try:
-        # each waits out the cache's busy timeout (30 s) for the lock: run both at once
-        with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda args: run_cli(*args, env=env, timeout=200), commands(server, prompt, tmp_path)))
+        # each waits out the cache's busy timeout (30 s) for the lock: run them all at once;
+        # `cache clear` must not take a locked cache for a corrupt one and delete it
+        invocations = [*commands(server, prompt, tmp_path), ("cache", "clear", "--path", str(cache))]
+        with ThreadPoolExecutor(len(invocations)) as pool:
+            results = list(pool.map(lambda args: run_cli(*args, env=env, timeout=200), invocations))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -85,6 +87,8 @@ def test_a_cache_locked_by_another_process_fails_eval_and_optimize_before_any_re
         assert str(cache) in line and "locked" in line
     assert server.stats().requests_total == 0
     assert not (tmp_path / "run" / "config.json").exists()  # no run started: a plain rerun works
+    with ResponseCache(cache) as kept:
+        assert kept.stats().entries == 10  # the locked cache was not "repaired" away
 
 
 def test_a_corrupt_page_behind_a_valid_header_fails_eval_and_optimize_before_any_request(

@@ -48,6 +48,9 @@ _INSERT = (
     "INSERT OR REPLACE INTO responses (key, model, response, created) VALUES (?, ?, ?, ?)"
 )
 
+#: How long opening waits for another process's write lock before saying that it waits.
+_QUIET_WAIT_S = 2.0
+
 _CHECK_PROBLEMS = 3  # problems of PRAGMA quick_check quoted in the error (the first says enough)
 
 
@@ -187,10 +190,25 @@ class ResponseCache:
                 f"promptopt cache clear --path {self.path}); a fresh cache will be created."
             )
 
-    @staticmethod
-    def _probe_write_lock(conn: sqlite3.Connection) -> None:
-        """Take the write lock (waiting up to the busy timeout) and release it at once."""
-        conn.execute("BEGIN IMMEDIATE")
+    def _probe_write_lock(self, conn: sqlite3.Connection) -> None:
+        """Take the write lock (waiting up to the busy timeout) and release it at once. A wait
+        longer than :data:`_QUIET_WAIT_S` is announced: a silent 30 s pause looks like a hang."""
+        full = int(self.busy_timeout_s * 1000)
+        conn.execute(f"PRAGMA busy_timeout = {min(full, int(_QUIET_WAIT_S * 1000))}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or full <= _QUIET_WAIT_S * 1000:
+                raise
+            warnings.warn(
+                f"The response cache {self.path} is locked by another process; waiting up to "
+                f"{self.busy_timeout_s:g} s for it (or point PROMPTOPT_CACHE at another file).",
+                stacklevel=5,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {full}")
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {full}")
         conn.execute("ROLLBACK")
 
     def _file_identity(self) -> tuple[int, int] | None:

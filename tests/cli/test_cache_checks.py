@@ -85,6 +85,7 @@ def test_a_cache_locked_by_another_process_fails_eval_and_optimize_before_any_re
         assert result.returncode == 1, (result.stdout, result.stderr)
         line = one_line_error(result)
         assert str(cache) in line and "locked" in line
+        assert f"warning: The response cache {cache} is locked by another process; waiting up to 30 s" in result.stderr
     assert server.stats().requests_total == 0
     assert not (tmp_path / "run" / "config.json").exists()  # no run started: a plain rerun works
     with ResponseCache(cache) as kept:

@@ -108,3 +108,19 @@ def test_a_journal_line_the_disk_refuses_is_not_left_torn(tmp_path):
 
     contents = RunDir(run_dir).read_journal()
     assert not contents.truncated and len(contents.events) == len(seqs)
+
+
+def test_a_torn_last_journal_line_is_one_warning_line_on_resume(home, tmp_path, server_factory):
+    server = server_factory(policy=scripted.policy)
+    run_dir = tmp_path / "run"
+    args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
+            "--budget-tokens", "4000", "--run-dir", str(run_dir), "--json"]
+    first = _cli(args, home)
+    assert first.returncode == 0, first.stderr
+    with open(run_dir / "journal.jsonl", "ab") as journal:
+        journal.write(b'{"event": "half a li')  # what a kill in the middle of a write leaves
+    resumed = _cli([*args, "--resume"], home)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.strip().splitlines() == [
+        f"warning: {run_dir / 'journal.jsonl'}: ignoring a partial last line (20 bytes) left by an interrupted run"
+    ]

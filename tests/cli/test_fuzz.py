@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 NOWHERE = "openai:test-model@http://127.0.0.1:9/v1?max_attempts=1"
@@ -108,6 +109,16 @@ def _materialize(value, where: Path) -> str | None:
     return None if value is None else str(value)
 
 
+DEEP = ("[" * 100_000 + "]" * 100_000).encode()
+
+
+# Hostile inputs found by hand before the fuzz existed: always tried, before the drawn ones.
+@example((("optimize",), (), {"--population": "1000000000"}))
+@example((("eval",), (("file", "artifact.json", DEEP),), {"--task": "demo_sentiment"}))
+@example((("rubric", "refine"), (), {"--task": "brief_summary", "--rubric": ("file", "rubric.json", b'{"a": "caf\xe9"}'),
+                                     "--outputs": ("file", "outputs.jsonl", b'{"uid": "brief_summary:1", "output": "x"}\n')}))
+@example((("tasks",), (), {"--data-dir": ("dir", b'{"input": ' + DEEP + b', "target": "a"}\n')}))
+@pytest.mark.timeout(900)
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(INVOCATIONS)
 def test_any_invocation_ends_in_time_with_a_documented_exit_and_no_traceback(home, invocation):

@@ -177,20 +177,11 @@ def _repair(blob: str) -> str:
 def _close(blob: str) -> str:
     """Close what a reply cut off by the token cap left open (string, lists, objects)."""
     stack: list[str] = []
-    quoted, escape = False, False
-    for ch in blob:
-        if quoted:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch in "[{":
+    found, quoted = jsonio.brackets(blob)
+    for _, ch in found:
+        if ch in "[{":
             stack.append("]" if ch == "[" else "}")
-        elif ch in "]}" and stack:
+        elif stack:
             stack.pop()
     out = blob + ('"' if quoted else "")
     out = out.rstrip().rstrip(",")

@@ -683,7 +683,7 @@ def _warnings_as_lines() -> None:
         text = str(message)
         if text not in shown:
             shown.add(text)
-            typer.echo(f"warning: {text}", err=True)
+            typer.echo(f"warning: {_one_line(text)}", err=True)
 
     warnings.showwarning = show
 
@@ -701,6 +701,16 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.WARNING)
 
 
+#: Every character ``str.splitlines`` breaks at, shown escaped (``\n``, ``\x1c``, ``\u2028``, ...).
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(text: str) -> str:
+    """A message as one line: a line break in it (from a value the user typed, such as a task
+    name with a newline) is shown escaped, so each ``error:``/``warning:`` stays one line."""
+    return text.translate(_LINE_BREAKS)
+
+
 def main() -> None:
     """Entry point: user errors print one clear line without a traceback and exit non-zero
     (2 for bad input data, as for bad flags; 1 for everything else)."""
@@ -710,19 +720,19 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except PromptoptError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except OSError as exc:  # a disk or system error no command turned into a message: one line
         where = f"{exc.filename}: " if exc.filename else ""
-        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        typer.echo(f"error: {_one_line(f'{where}{exc.strerror or exc}')}", err=True)
         sys.exit(1)
     except typer.TyperException as exc:  # a bad flag or value: one line (not a boxed panel), exit 2
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)  # type: ignore[attr-defined]
+        typer.echo(f"error: {_one_line(exc.format_message())}{hint}", err=True)  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
 

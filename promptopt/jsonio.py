@@ -36,10 +36,10 @@ def raw_decode(text: str, start: int = 0) -> tuple[Any, int]:
 _DECODER = json.JSONDecoder()
 
 
-def _deepest(text: str) -> tuple[int, int]:
-    """The greatest bracket depth outside strings and where it is first reached (only on the
-    error path: a linear scan in Python)."""
-    depth = deepest = where = 0
+def brackets(text: str) -> tuple[list[tuple[int, str]], bool]:
+    """The brackets of ``text`` that lie outside double-quoted strings, with their positions, and
+    whether ``text`` ends inside a string (a reply cut off mid-value)."""
+    found: list[tuple[int, str]] = []
     in_string = escaped = False
     for index, char in enumerate(text):
         if in_string:
@@ -51,10 +51,20 @@ def _deepest(text: str) -> tuple[int, int]:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char in "[{":
+        elif char in "[]{}":
+            found.append((index, char))
+    return found, in_string
+
+
+def _deepest(text: str) -> tuple[int, int]:
+    """The greatest bracket depth outside strings and where it is first reached (only on the
+    error path: a linear scan in Python)."""
+    depth = deepest = where = 0
+    for index, char in brackets(text)[0]:
+        if char in "[{":
             depth += 1
             if depth > deepest:
                 deepest, where = depth, index
-        elif char in "]}":
+        else:
             depth -= 1
     return deepest, where

@@ -96,3 +96,5 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 # optimizer tests import their scripted world as a plain module
 sys.path.insert(0, str(Path(__file__).parent / "optimizers"))
+# CLI tests share their stderr checks as a plain module too
+sys.path.insert(0, str(Path(__file__).parent / "cli"))

@@ -17,13 +17,7 @@ import pytest
 
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.records import ChatResponse, Usage
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+from stderr_lines import one_line_error  # noqa: E402  (tests/cli is on sys.path through conftest)
 
 
 def filled_cache(path: Path, rows: int = 3000) -> None:

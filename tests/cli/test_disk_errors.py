@@ -11,9 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest)
+from stderr_lines import one_line_error  # noqa: E402  (tests/cli is on sys.path through conftest)
 
 
 def _cli(args, env, *, prefix=(), preexec=None, timeout=300) -> subprocess.CompletedProcess:
@@ -29,13 +29,6 @@ def _without_root_override() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
-def _one_error(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def test_a_read_only_run_directory_is_one_line_naming_it(home, tmp_path, server_factory):
     server = server_factory(policy=scripted.policy)
     parent = tmp_path / "readonly"
@@ -46,7 +39,7 @@ def test_a_read_only_run_directory_is_one_line_naming_it(home, tmp_path, server_
                 "--budget-tokens", "3000", "--no-cache")
         nested = _cli((*args, "--run-dir", str(parent / "run")), home, prefix=_without_root_override())
         assert nested.returncode == 1
-        line = _one_error(nested)
+        line = one_line_error(nested)
         assert f"cannot create the run directory {parent / 'run'}: Permission denied" in line, line
     finally:
         parent.chmod(0o755)
@@ -69,7 +62,7 @@ def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes(home, tmp_pat
             "--budget-tokens", "6000", "--run-dir", str(run_dir), "--json"]
     limited = _cli(args, home, preexec=_file_size_limit(40_000))
     assert limited.returncode == 1, limited.stderr
-    line = _one_error(limited)
+    line = one_line_error(limited)
     assert "responses.sqlite3" in line and "Free disk space" in line, line
     journal = run_dir / "journal.jsonl"
     assert journal.read_bytes().endswith(b"\n")

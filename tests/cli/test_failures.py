@@ -8,6 +8,7 @@ import socket
 from promptopt.testing import ServerConfig
 
 import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest)
+from stderr_lines import one_line_error  # noqa: E402  (tests/cli is on sys.path through conftest)
 
 
 def closed_port() -> int:
@@ -15,13 +16,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_a_refused_connection_fails_eval_optimize_and_generate_naming_endpoint_and_cause(run_cli, home, tmp_path):

@@ -118,6 +118,7 @@ DEEP = ("[" * 100_000 + "]" * 100_000).encode()
 @example((("rubric", "refine"), (), {"--task": "brief_summary", "--rubric": ("file", "rubric.json", b'{"a": "caf\xe9"}'),
                                      "--outputs": ("file", "outputs.jsonl", b'{"uid": "brief_summary:1", "output": "x"}\n')}))
 @example((("tasks",), (), {"--data-dir": ("dir", b'{"input": ' + DEEP + b', "target": "a"}\n')}))
+@example((("compare",), (("file", "a.txt", b"A."), ("file", "b.txt", b"B.")), {"--task": "ab\ncd\u2028"}))  # found by this fuzz
 @pytest.mark.timeout(900)
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(INVOCATIONS)

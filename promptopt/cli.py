@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 
 from promptopt import bounds
+from promptopt.budget import DEFAULT_NO_IMPROVEMENT
 from promptopt._version import __version__
 from promptopt.errors import PromptoptError
 
@@ -543,7 +544,7 @@ def optimize_command(
     max_calls: Optional[int] = typer.Option(None, "--max-calls", min=1, help="Stop after this many LLM requests."),
     max_time: Optional[float] = typer.Option(None, "--max-time", min=1.0, help="Stop after this many seconds."),
     max_generations: Optional[int] = typer.Option(None, "--max-generations", min=1, help="Stop after this many generations."),
-    no_improvement: int = typer.Option(5, "--no-improvement", min=1, help="Stop after this many generations without a better best."),
+    no_improvement: int = typer.Option(DEFAULT_NO_IMPROVEMENT, "--no-improvement", min=1, help="Stop after this many generations without a better best."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the best prompt's artifact here (e.g. prompts/T.json)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: runs/TASK-seedS)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (replays its journal from the cache)."),

@@ -12,12 +12,12 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-from promptopt.budget import Budget
+from promptopt.budget import DEFAULT_NO_IMPROVEMENT, Budget
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.client import LLMClient
 from promptopt.llm.connection import connect
 from promptopt.optimizers.base import OptimizationResult, Optimizer, Progress
-from promptopt.runs import RunDir
+from promptopt.runs import RESUMABLE_KEYS, RunDir
 from promptopt.tasks.task import Task
 
 #: Optimizer name -> "module:class". "initial" is the floor: the best initial prompt, no search.
@@ -30,8 +30,6 @@ _REGISTRY = {
     "mpo": "promptopt.optimizers.mpo:MPO",
 }
 OPTIMIZERS = tuple(_REGISTRY)
-#: Config keys that may change when a run is resumed (raising a budget is the usual reason).
-RESUMABLE_KEYS = ("budget",)
 
 
 def optimizer_class(name: str) -> type[Optimizer]:
@@ -53,7 +51,7 @@ def _budget(budget: Budget | int | None) -> Budget:
     better best, so a run that has converged, or whose population collapsed, ends by itself."""
     if isinstance(budget, Budget):
         return budget
-    return Budget.from_options(tokens=budget, no_improvement=5)
+    return Budget.from_options(tokens=budget, no_improvement=DEFAULT_NO_IMPROVEMENT)
 
 
 def open_run_dir(run_dir: str | Path, settings: dict[str, Any], *, resume: bool) -> RunDir:

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from promptopt import bounds
+from promptopt.budget import DEFAULT_NO_IMPROVEMENT
 
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
 
@@ -82,7 +83,7 @@ def bench_command(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", **bounds.flag("max_tokens"), help="Downstream completion cap (default 256)."),
     meta_max_tokens: Optional[int] = typer.Option(None, "--meta-max-tokens", **bounds.flag("max_tokens"), help="Meta-LLM completion cap."),
     renderer: Optional[str] = typer.Option(None, "--renderer", help="paper or chat (small chat models follow chat better)."),
-    no_improvement: int = typer.Option(5, "--no-improvement", min=1, help="Also stop a cell after this many generations without a better best."),
+    no_improvement: int = typer.Option(DEFAULT_NO_IMPROVEMENT, "--no-improvement", min=1, help="Also stop a cell after this many generations without a better best."),
     answer_tags: bool = typer.Option(True, "--answer-tags/--no-answer-tags", help="--no-answer-tags: count a label written anywhere in the reply, without the task's answer tags (small models rarely write tags zero-shot)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from promptopt import jsonio
+from promptopt.budget import DEFAULT_NO_IMPROVEMENT
 from promptopt.errors import PromptoptError
 
 #: Hand-written starting instructions for the shared benchmark tasks (our own wording). They ask
@@ -97,7 +98,7 @@ class BenchSettings:
     #: Stop a cell after this many generations without a better best (as ``aoptimize`` does for
     #: a token budget): a search whose meta answers all come from its cache spends nothing and
     #: would otherwise never reach the token limit. None: only the budget stops it.
-    no_improvement: int | None = 5
+    no_improvement: int | None = DEFAULT_NO_IMPROVEMENT
     #: False: a reply's answer counts without the task's answer tags (a label written anywhere in
     #: it, as long as it is the only one). Small models rarely write tags zero-shot, and a parser
     #: that needs them scores every zero-shot prompt 0, which leaves nothing to compare.

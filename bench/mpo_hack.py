@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from promptopt.tasks import brief_summary
+from promptopt.judging import brief_summary
 
 from promptopt.budget import Budget
 from promptopt.evaluation import evaluate

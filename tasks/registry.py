@@ -1,7 +1,9 @@
 """Find a task by name, or make one from a user's file, and list what is available.
 
 Resolution order for a name: an explicit data directory, then ``$PROMPTOPT_DATA_DIR``, then the
-built-in demo tasks, then the Hugging Face Hub. A data directory holds one folder per task with
+built-in demo tasks, then tasks that packages provide (the ``promptopt.tasks`` entry-point
+group: promptopt's judge-scored tasks come this way, so this layer imports nothing of judging),
+then the Hugging Face Hub. A data directory holds one folder per task with
 ``dev.jsonl`` and ``test.jsonl``; standard names use their definition, other names get their
 fields and answer format inferred, so any folder of that shape is a task.
 """
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
-from typing import Mapping, Sequence
+from types import MappingProxyType
+from typing import Mapping, Protocol, Sequence
 
 from promptopt.errors import PromptoptError
 from promptopt.tasks.demo import DEMO_TASKS
-from promptopt.tasks.judged import JUDGED_TASKS
 from promptopt.tasks.loaders import DataError, infer_labels, load_examples, read_records
 from promptopt.tasks.metrics import metric_from_name
 from promptopt.tasks.parsers import normalize_number, parser_from_spec
@@ -32,6 +36,8 @@ from promptopt.tasks.standard import (
 from promptopt.tasks.task import Task
 
 DATA_DIR_ENV = "PROMPTOPT_DATA_DIR"
+#: Entry-point group through which a package adds named tasks (see :class:`TaskProvider`).
+TASK_PROVIDERS = "promptopt.tasks"
 SPLIT_FILES = ("dev.jsonl", "test.jsonl")
 
 #: Field names tried, in order, when a data folder's task is not a standard one.
@@ -80,20 +86,51 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
     return path
 
 
+class TaskProvider(Protocol):
+    """A named task a package offers through the :data:`TASK_PROVIDERS` entry-point group (an
+    entry names an object with these attributes); loading builds the task only when asked."""
+
+    name: str
+    description: str
+    dev_size: int
+    test_size: int
+    answer_format: str
+
+    def load(self) -> Task: ...
+
+
+@cache
+def provided_tasks() -> Mapping[str, TaskProvider]:
+    """The tasks installed packages provide, by name (read once per process). A provider that
+    fails to load is skipped with a warning: one broken plugin must not hide every task."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, TaskProvider] = {}
+    for entry in sorted(entry_points(group=TASK_PROVIDERS), key=lambda e: e.name):
+        try:
+            provider = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug, reported and skipped
+            warnings.warn(f"task provider {entry.name} ({entry.value}) cannot be loaded: {exc}", stacklevel=2)
+            continue
+        found.setdefault(provider.name, provider)
+    return MappingProxyType(found)
+
+
 def load_task(name: str, *, data_dir: str | Path | None = None) -> Task:
     """The task ``name``: from the data directory, a built-in demo, or the Hugging Face Hub."""
     directory = resolve_data_dir(data_dir)
-    if directory is not None and ((directory / name).is_dir() or name not in {**DEMO_TASKS, **JUDGED_TASKS}):
+    provided = provided_tasks()
+    if directory is not None and ((directory / name).is_dir() or name not in {**DEMO_TASKS, **provided}):
         return load_task_from_directory(directory / name, name=name)
     if name in DEMO_TASKS:
         return DEMO_TASKS[name].load()
-    if name in JUDGED_TASKS:
-        return JUDGED_TASKS[name].load()
+    if name in provided:
+        return provided[name].load()
     if name in DEFINITIONS:
         from promptopt.tasks.huggingface import load_hf_task
 
         return load_hf_task(DEFINITIONS[name])
-    known = ", ".join(sorted([*DEMO_TASKS, *JUDGED_TASKS, *DEFINITIONS]))
+    known = ", ".join(sorted([*DEMO_TASKS, *provided, *DEFINITIONS]))
     raise PromptoptError(
         f"Unknown task '{name}'. Known tasks: {known}. For your own data pass a file "
         f"(--task data.jsonl --input-field ... --target-field ...) or a data directory holding "
@@ -300,10 +337,11 @@ def list_tasks(data_dir: str | Path | None = None) -> list[TaskInfo]:
                     description=demo.definition.description,
                 )
             )
-    for name, judged in JUDGED_TASKS.items():
+    for name, provider in provided_tasks().items():
         if name not in seen:
             seen.add(name)
-            infos.append(TaskInfo(name, judged.dev_size, judged.test_size, "builtin", "judge", judged.description))
+            infos.append(TaskInfo(name, provider.dev_size, provider.test_size, "builtin", provider.answer_format,
+                                  provider.description))
     for name, definition in DEFINITIONS.items():
         if name in seen or definition.hf is None:
             continue

@@ -4,7 +4,7 @@ A task is judge-scored when it carries a judge (the task's ``judge`` hook). Its 
 says how to build that judge: the initial rubric (default: one item written from the task
 description), a frozen validation rubric (the held-out evaluator and the anchors' grader),
 whether the judge sees the references, the guards' bounds and language, and the anchors for the
-acceptance gate. Built-in judge-scored tasks register their setup in ``promptopt.tasks.judged``;
+acceptance gate. Built-in judge-scored tasks declare their setup in :mod:`promptopt.judging.builtin`;
 any other task gets the default setup.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from promptopt.judging.builtin import JUDGED_TASKS
 from promptopt.judging.gate import Anchor
 from promptopt.judging.guards import GuardConfig
 from promptopt.judging.judge import RubricJudge
@@ -44,8 +45,6 @@ class JudgeSetup:
 
 def judge_setup_for(task: Task) -> JudgeSetup:
     """The registered setup of a built-in judge-scored task, else the default one."""
-    from promptopt.tasks.judged import JUDGED_TASKS
-
     entry = JUDGED_TASKS.get(task.name)
     return entry.setup() if entry is not None else JudgeSetup()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import world
-from promptopt.tasks import brief_summary
+from promptopt.judging import brief_summary
 
 from promptopt.evaluation import evaluate
 from promptopt.judging.setup import build_judge, judged_task

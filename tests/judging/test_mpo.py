@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import world
-from promptopt.tasks import brief_summary
+from promptopt.judging import brief_summary
 
 from promptopt.budget import Budget
 from promptopt.evaluation import evaluate

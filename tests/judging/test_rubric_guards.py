@@ -6,7 +6,7 @@ import json
 
 import pytest
 import world
-from promptopt.tasks import brief_summary
+from promptopt.judging import brief_summary
 
 from promptopt.judging.canaries import CANARY_KINDS, build_canaries
 from promptopt.judging.gate import (

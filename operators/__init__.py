@@ -1,5 +1,5 @@
-"""LLM operators on prompt candidates (crossover, mutation, few-shot construction, meta-prompts).
-The meta-judge's operators on rubrics live with judging (:mod:`promptopt.judging.rubric_operators`).
+"""LLM operators on prompt candidates (crossover, mutation, few-shot construction, meta-prompts)
+and on judge rubrics (analysis, refinement, merge).
 
 Installed as ``promptopt.operators``; import it only under that name::
 
@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING
 from promptopt._lazy import lazy_exports
 
 __all__ = [
+    "ANALYSIS_TEMPLATE",
+    "GradedOutput",
+    "MERGE_TEMPLATE",
+    "META_JUDGE_SYSTEM",
+    "MergeResult",
+    "REFINE_TEMPLATE",
+    "RubricProposal",
+    "analyze_and_refine",
+    "merge_rubrics",
     "CROSSOVER_TEMPLATE",
     "DE_TEMPLATE",
     "FEWSHOT_EDITS",
@@ -67,6 +76,7 @@ _INITIAL = "promptopt.operators.initial"
 _FEWSHOT = "promptopt.operators.fewshot"
 _OPRO = "promptopt.operators.opro"
 _EVOPROMPT = "promptopt.operators.evoprompt"
+_RUBRIC = "promptopt.operators.rubric"
 
 _WHERE = {
     "MetaResult": _META,
@@ -108,6 +118,15 @@ _WHERE = {
     "evolve_ga": _EVOPROMPT,
     "ga_meta_prompt": _EVOPROMPT,
     "roulette_pick": _EVOPROMPT,
+    "ANALYSIS_TEMPLATE": _RUBRIC,
+    "GradedOutput": _RUBRIC,
+    "MERGE_TEMPLATE": _RUBRIC,
+    "META_JUDGE_SYSTEM": _RUBRIC,
+    "MergeResult": _RUBRIC,
+    "REFINE_TEMPLATE": _RUBRIC,
+    "RubricProposal": _RUBRIC,
+    "analyze_and_refine": _RUBRIC,
+    "merge_rubrics": _RUBRIC,
 }
 
 if TYPE_CHECKING:
@@ -143,6 +162,17 @@ if TYPE_CHECKING:
         is_echo,
         meta_generate,
         template_sentences,
+    )
+    from promptopt.operators.rubric import (
+        ANALYSIS_TEMPLATE,
+        MERGE_TEMPLATE,
+        META_JUDGE_SYSTEM,
+        REFINE_TEMPLATE,
+        GradedOutput,
+        MergeResult,
+        RubricProposal,
+        analyze_and_refine,
+        merge_rubrics,
     )
     from promptopt.operators.mutation import (
         MUTATION_TEMPLATE,

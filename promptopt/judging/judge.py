@@ -38,7 +38,7 @@ __all__ = [
     "scored_items",
 ]
 
-#: The judge's persona. The meta-judge uses another one (see judging/rubric_operators.py): a judge that
+#: The judge's persona. The meta-judge uses another one (see operators/rubric.py): a judge that
 #: rewrites its own rubric shares its own blind spots.
 JUDGE_SYSTEM = (
     "You are a careful, strict grader. You apply the rubric you are given item by item, you give "

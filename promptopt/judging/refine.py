@@ -15,7 +15,6 @@ from promptopt.judging.canaries import build_canaries
 from promptopt.judging.gate import Anchor, GateConfig, GateDecision, run_gate
 from promptopt.judging.judge import RubricJudge, Verdict
 from promptopt.judging.rubric import Rubric
-from promptopt.judging.rubric_operators import GradedOutput, analyze_and_refine, merge_rubrics
 from promptopt.judging.setup import JudgeSetup
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
@@ -169,6 +168,12 @@ class RubricRefiner:
 
     async def step(self, judge: RubricJudge, samples: Sequence[JudgedOutput]) -> MetaStepResult:
         """Analysis and refinement per sample, merge, gate. The judge's rubric is the current one."""
+        from promptopt.operators.rubric import (
+            GradedOutput,
+            analyze_and_refine,
+            merge_rubrics,
+        )
+
         current = judge.rubric
         cfg = self.config
 

@@ -27,7 +27,7 @@ import re
 from typing import Callable
 
 from promptopt.operators.rubric import META_JUDGE_SYSTEM
-from promptopt.tasks import brief_summary
+from promptopt.judging import brief_summary
 
 from promptopt.judging.judge import JUDGE_SYSTEM
 from promptopt.prompt import NEUTRAL_SYSTEM

@@ -574,6 +574,9 @@ def optimize_command(
 
     if optimizer not in OPTIMIZERS:
         raise typer.BadParameter(f"unknown optimizer '{optimizer}' (available: {', '.join(OPTIMIZERS)})", param_hint="--optimizer")
+    if resume and no_cache:  # the replay would pay for every stored answer again and diverge on budget
+        raise typer.BadParameter("--resume replays the journal from the response cache: drop --no-cache",
+                                 param_hint="--no-cache")
     for flag, value in (("--judge-model", judge_model), ("--meta-judge-model", meta_judge_model),
                         ("--heldout-judge-model", heldout_judge_model)):
         if value is not None and optimizer != "mpo":

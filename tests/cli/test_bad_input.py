@@ -12,6 +12,7 @@ CASES = [
     (("generate", "--model", "openai:m@http://127.0.0.1:PORTX/v1", "hi"), "has an invalid port"),
     (("optimize", "--population", "x"), "'--population'"),
     (("eval", "--no-such-flag"), "No such option: --no-such-flag"),
+    (("optimize", "--task", "demo_sentiment", "--resume", "--no-cache"), "Invalid value for --no-cache: --resume replays the journal"),
 ]
 
 

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "CapoTeam": "promptopt.planners.capo",
+    "CapoTeam": "promptopt.planners.capo_team",
     "CoelaAgent": "promptopt.planners.coela",
     "CostBook": "promptopt.planners.costs",
     "Critique": "promptopt.planners.metaplan",
@@ -51,7 +51,7 @@ _WHERE = {
     "parse_critique": "promptopt.planners.metaplan",
     "parse_metaplan": "promptopt.planners.metaplan",
     "run_planner_episode": "promptopt.planners.episode",
-    "run_suite": "promptopt.planners.run",
+    "run_suite": "promptopt.planners.suite_run",
 }
 
 __getattr__ = lazy_exports(__name__, _WHERE)

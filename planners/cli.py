@@ -68,7 +68,7 @@ def plan_run(
 
     from promptopt.planners.config import LLM_TEAMS, VARIANTS, PlannerConfig
     from promptopt.planners.environments import TEAMS, load_suite
-    from promptopt.planners.run import finish, prepare, refuse_if_every_request_failed, run_settings, run_suite
+    from promptopt.planners.suite_run import finish, prepare, refuse_if_every_request_failed, run_settings, run_suite
 
     from promptopt.progress import progress_bar
     from promptopt.runs import RunDir

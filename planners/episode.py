@@ -30,7 +30,7 @@ from promptopt.planners.environments import (
 from promptopt.llm.client import LLMClient
 
 from .acting import ActLimits
-from .capo import CapoTeam
+from .capo_team import CapoTeam
 from .coela import CoelaAgent
 from .config import PlannerConfig
 from .costs import CostBook

@@ -31,7 +31,7 @@ from .metrics import (
     paired_comparison,
 )
 from .protocol import Environment, Event, Observation, StepResult, View, event_log_hash
-from .runner import EpisodeResult, run_episode, team_config
+from .driver import EpisodeResult, run_episode, team_config
 from .suites import SUITES, EpisodeSpec, Suite, generate_suite, load_suite
 from .transport import TransportConfig, TransportEnv, TransportView
 

@@ -20,7 +20,7 @@ from .metrics import (
     efficiency_improvement,
     paired_comparison,
 )
-from .runner import EpisodeResult, run_episode
+from .driver import EpisodeResult, run_episode
 from .suites import load_suite
 from .transport import COMM_POLICIES, TransportConfig
 

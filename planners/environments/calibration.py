@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from .runner import run_episode
+from .driver import run_episode
 from .suites import load_suite
 
 __all__ = ["calibration_report", "household_report"]

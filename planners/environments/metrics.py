@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from promptopt.stats import PairedBootstrapResult, paired_bootstrap
 
-from .runner import EpisodeResult
+from .driver import EpisodeResult
 
 __all__ = [
     "ANYTIME_TICKS", "anytime_area", "anytime_rates", "diagnostics", "efficiency_improvement",

@@ -57,10 +57,10 @@ _WHERE = {
     "ItemScore": "promptopt.judging.judge",
     "RubricJudge": "promptopt.judging.judge",
     "Verdict": "promptopt.judging.judge",
-    "JudgeSetup": "promptopt.judging.setup",
-    "build_judge": "promptopt.judging.setup",
-    "judge_setup_for": "promptopt.judging.setup",
-    "judged_task": "promptopt.judging.setup",
+    "JudgeSetup": "promptopt.judging.judge_setup",
+    "build_judge": "promptopt.judging.judge_setup",
+    "judge_setup_for": "promptopt.judging.judge_setup",
+    "judged_task": "promptopt.judging.judge_setup",
     "JudgedOutput": "promptopt.judging.refine",
     "MetaStepResult": "promptopt.judging.refine",
     "RefineConfig": "promptopt.judging.refine",
@@ -70,7 +70,7 @@ _WHERE = {
     "RubricError": "promptopt.judging.rubric",
     "RubricItem": "promptopt.judging.rubric",
     "parse_rubric_text": "promptopt.judging.rubric",
-    "refine_from_outputs": "promptopt.judging.refine_run",
+    "refine_from_outputs": "promptopt.judging.refine_outputs",
 }
 
 if TYPE_CHECKING:
@@ -91,14 +91,14 @@ if TYPE_CHECKING:
         RubricRefiner,
         sample_for_analysis,
     )
-    from promptopt.judging.refine_run import refine_from_outputs
+    from promptopt.judging.refine_outputs import refine_from_outputs
     from promptopt.judging.rubric import (
         Rubric,
         RubricError,
         RubricItem,
         parse_rubric_text,
     )
-    from promptopt.judging.setup import (
+    from promptopt.judging.judge_setup import (
         JudgeSetup,
         build_judge,
         judge_setup_for,

@@ -24,7 +24,7 @@ from promptopt.tasks.task import Task
 from promptopt.judging.gate import Anchor
 from promptopt.judging.guards import GuardConfig, word_count
 from promptopt.judging.rubric import Rubric
-from promptopt.judging.setup import JudgeSetup
+from promptopt.judging.judge_setup import JudgeSetup
 
 __all__ = [
     "DESCRIPTION",

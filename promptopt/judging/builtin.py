@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
-    from promptopt.judging.setup import JudgeSetup
+    from promptopt.judging.judge_setup import JudgeSetup
     from promptopt.tasks.task import Task
 
 __all__ = ["BRIEF_SUMMARY", "JUDGED_TASKS", "JudgedTask"]

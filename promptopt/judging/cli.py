@@ -44,7 +44,7 @@ def refine(
     """Judge the outputs, let the meta-judge propose a rubric, and keep it only if the gate accepts."""
     import asyncio
 
-    from promptopt.judging.refine_run import refine_from_outputs
+    from promptopt.judging.refine_outputs import refine_from_outputs
 
     summary = asyncio.run(
         refine_from_outputs(

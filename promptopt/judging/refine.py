@@ -15,7 +15,7 @@ from promptopt.judging.canaries import build_canaries
 from promptopt.judging.gate import Anchor, GateConfig, GateDecision, run_gate
 from promptopt.judging.judge import RubricJudge, Verdict
 from promptopt.judging.rubric import Rubric
-from promptopt.judging.setup import JudgeSetup
+from promptopt.judging.judge_setup import JudgeSetup
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.tasks.records import Example

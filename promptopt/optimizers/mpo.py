@@ -37,7 +37,7 @@ from promptopt.judging.refine import (
     sample_for_analysis,
 )
 from promptopt.judging.rubric import Rubric, rubric_path
-from promptopt.judging.setup import (
+from promptopt.judging.judge_setup import (
     JudgeSetup,
     build_judge,
     judge_setup_for,

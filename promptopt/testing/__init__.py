@@ -24,7 +24,7 @@ from promptopt.testing.policies import (
     scripted,
 )
 from promptopt.testing.server import TestServer
-from promptopt.testing.stats import ServerStats
+from promptopt.testing.counters import ServerStats
 
 __all__ = [
     "FAULT_KINDS",

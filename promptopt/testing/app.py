@@ -18,6 +18,7 @@ from typing import Union
 
 from promptopt.testing.capacity import CapacityGate, ServerConfig
 from promptopt.testing.completion import finish
+from promptopt.testing.counters import StatsRecorder
 from promptopt.testing.faults import EARLY_KINDS, FaultInjector, FaultPlan, request_key
 from promptopt.testing.openai_format import (
     MALFORMED_BODY,
@@ -30,7 +31,6 @@ from promptopt.testing.openai_format import (
     parse_chat_request,
 )
 from promptopt.testing.policies import Policy
-from promptopt.testing.stats import StatsRecorder
 from promptopt.testing.wire import HttpError, HttpRequest, read_request, render_response
 
 

@@ -10,7 +10,7 @@ from promptopt.testing.app import ServerCore
 from promptopt.testing.capacity import ServerConfig
 from promptopt.testing.faults import FaultPlan
 from promptopt.testing.policies import Policy, echo
-from promptopt.testing.stats import ServerStats
+from promptopt.testing.counters import ServerStats
 
 
 class TestServer:

@@ -8,7 +8,7 @@ import world
 from promptopt.judging import brief_summary
 
 from promptopt.evaluation import evaluate
-from promptopt.judging.setup import build_judge, judged_task
+from promptopt.judging.judge_setup import build_judge, judged_task
 from promptopt.prompt import Prompt
 
 

@@ -13,7 +13,7 @@ from promptopt.budget import Budget
 from promptopt.evaluation import evaluate
 from promptopt.judging.gate import GateConfig
 from promptopt.judging.refine import JudgedOutput, RefineConfig, RubricRefiner
-from promptopt.judging.setup import build_judge
+from promptopt.judging.judge_setup import build_judge
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.capo import CAPOConfig

@@ -14,7 +14,7 @@ from promptopt.planners.environments import TransportConfig, TransportEnv, load_
 from promptopt.planners.episode import replayable, run_planner_episode
 from promptopt.planners.llmcall import ModuleLLM
 from promptopt.planners.prompts import coela_prompt
-from promptopt.planners.run import run_suite
+from promptopt.planners.suite_run import run_suite
 from promptopt.planners.summary import summarize
 from promptopt.planners.prompts import draft_prompt
 

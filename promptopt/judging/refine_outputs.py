@@ -20,7 +20,7 @@ from promptopt.judging.refine import (
     sample_for_analysis,
 )
 from promptopt.judging.rubric import Rubric, rubric_path
-from promptopt.judging.setup import build_judge, judge_setup_for, reference_anchors
+from promptopt.judging.judge_setup import build_judge, judge_setup_for, reference_anchors
 
 __all__ = ["refine_from_outputs"]
 

@@ -67,7 +67,8 @@ def plan_run(
     import dataclasses
 
     from promptopt.planners.config import LLM_TEAMS, VARIANTS, PlannerConfig
-    from promptopt.planners.environments import TEAMS, load_suite
+    from promptopt.planners.environments import load_suite
+    from promptopt.planners.scripted import TEAMS
     from promptopt.planners.suite_run import finish, prepare, refuse_if_every_request_failed, run_settings, run_suite
 
     from promptopt.progress import progress_bar

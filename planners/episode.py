@@ -13,19 +13,8 @@ import dataclasses
 import time
 from typing import Any
 
-from promptopt.planners.environments import (
-    EpisodeResult,
-    EpisodeSpec,
-    Event,
-    HouseholdConfig,
-    HouseholdEnv,
-    TransportConfig,
-    TransportEnv,
-    anytime_area,
-    anytime_rates,
-    event_log_hash,
-    run_episode,
-)
+from promptopt.planners.environments import EpisodeSpec, Event, HouseholdConfig, HouseholdEnv, TransportConfig, TransportEnv, event_log_hash
+from promptopt.planners.scripted import EpisodeResult, anytime_area, anytime_rates, run_episode
 
 from promptopt.llm.client import LLMClient
 

@@ -629,7 +629,7 @@ def plan_bench(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
     """Run scripted teams on a frozen suite and print transport rates, anytime rates and diagnostics."""
-    from promptopt.planners.environments import bench
+    from promptopt.planners.scripted import bench
 
     names = [name.strip() for name in agents.split(",") if name.strip()]
     if not names:

@@ -1,7 +1,7 @@
 """Layering that used to loop (issue 15): the task layer imports nothing of judging, operators or
 optimizers, and the operators nothing of the optimizers or planners that drive them. Checked on
 the source with ``ast``, function-level imports included, so a cycle cannot hide behind a late
-import."""
+import. The planning worlds import nothing of the teams that play in them."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The installed package of each source folder (pyproject.toml's package-dir).
-FOLDERS = {"tasks": "promptopt.tasks", "operators": "promptopt.operators"}
+FOLDERS = {"tasks": "promptopt.tasks", "operators": "promptopt.operators",
+           "planners/environments": "promptopt.planners.environments"}
 FORBIDDEN = {
     "tasks": ("promptopt.judging", "promptopt.operators", "promptopt.optimizers", "promptopt.planners"),
     "operators": ("promptopt.optimizers", "promptopt.planners"),
+    # the worlds know nothing of who plays in them: scripted teams, the LLM teams, the driver
+    "planners/environments": ("promptopt.planners.scripted", "promptopt.planners.capo_team", "promptopt.planners.coela",
+                              "promptopt.planners.episode", "promptopt.llm", "promptopt.optimizers"),
 }
 
 

@@ -22,7 +22,7 @@ from .house import House, make_house
 from .protocol import Event, Observation, StepResult, event_log_hash, recent_lines
 from .transport import _MENTION, AGENT_NAMES, Message
 
-__all__ = ["Goal", "HouseholdConfig", "HouseholdEnv", "HouseholdGreedy", "HouseholdView", "ItemView"]
+__all__ = ["Goal", "HouseholdConfig", "HouseholdEnv", "HouseholdView", "ItemView"]
 
 ITEMS = ("plate", "cupcake", "apple", "wineglass", "pudding", "salmon", "juice", "cutleryfork", "chips")
 #: receptacle name -> (relation it accepts, starts closed)
@@ -422,42 +422,3 @@ class HouseholdEnv(EventClock):
                              tuple(v for _, v in sorted(ag.known.items())), frozenset(ag.explored), tuple(self.goals),
                              tuple(self.satisfied()), tuple(self.messages), ag.last_event)
         return Observation(name, self.tick, view)
-
-
-class HouseholdGreedy:
-    """Scripted household agent: take the nearest known item some unmet goal needs, open what is
-    closed on the way, put it in place; otherwise explore the nearest unexplored room."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = random.Random(seed)
-
-    def act(self, observation: Observation) -> str:
-        v: HouseholdView = observation.view
-        d = v.house.distance
-        need = {g.item: g for g, s in zip(v.goals, v.satisfied) if s < g.count}
-        for h in v.hands:
-            o = v.obj(h)
-            if o is not None and o.name in need:
-                g = need[o.name]
-                r = v.obj(g.target)
-                if r is not None:
-                    return f"open {r.label}" if r.closed else f"put {o.label} {g.relation.lower()} {r.label}"
-        todo = [r for r in v.house.rooms if r not in v.explored]
-        if None in v.hands:
-            cands = [o for o in v.items if o.kind == "item" and o.holder is None and o.room is not None
-                     and o.name in need and o.inside != need[o.name].target]
-            if cands:
-                o = min(cands, key=lambda o: (d(v.room, o.room), o.id))
-                box = v.obj(o.inside) if o.inside else None
-                if box is not None and box.closed:
-                    return f"open {box.label}"
-                return f"go grab {o.label}"
-        if v.room in todo:
-            return f"explore current room {v.room}"
-        if todo:
-            return "go to " + min(todo, key=lambda r: (d(v.room, r), self.rng.random()))
-        placed = {g.target for g in v.goals}
-        closed = [o for o in v.items if o.kind == "receptacle" and o.closed and o.room and o.id not in placed]
-        if closed:
-            return f"open {min(closed, key=lambda o: (d(v.room, o.room), o.id)).label}"
-        return "wait"

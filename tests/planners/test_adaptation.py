@@ -9,15 +9,8 @@ from pathlib import Path
 
 from promptopt.planners.adaptation import AdaptationSchedule, ProgressEvent, ProgressMonitor
 from promptopt.planners.config import PlannerConfig
-from promptopt.planners.environments import (
-    Event,
-    HouseholdConfig,
-    HouseholdEnv,
-    TransportConfig,
-    TransportEnv,
-    load_suite,
-    make_household_team,
-)
+from promptopt.planners.environments import Event, HouseholdConfig, HouseholdEnv, TransportConfig, TransportEnv, load_suite
+from promptopt.planners.scripted import make_household_team
 from promptopt.planners.episode import run_planner_episode
 from promptopt.planners.execution import PlanExecutor
 from promptopt.planners.metaplan import MetaPlan, Subtask

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from promptopt.planners.environments import (
-    HouseholdConfig,
-    TransportConfig,
-    TransportEnv,
-    make_team,
-    run_episode,
-    team_config,
-)
+from promptopt.planners.environments import HouseholdConfig, TransportConfig, TransportEnv
+from promptopt.planners.scripted import make_team, run_episode, team_config
 
 
 def test_every_team_runs_and_only_takes_valid_actions() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from promptopt.planners.environments import BENCH_AGENTS, bench
+from promptopt.planners.scripted import BENCH_AGENTS, bench
 
 
 def test_full_test24_run_of_every_scripted_agent_is_fast() -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from promptopt.planners.environments.calibration import (
+from promptopt.planners.scripted.calibration import (
     calibration_report,
     household_report,
 )

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import random
 
-from promptopt.planners.environments import (
-    HouseholdConfig,
-    TransportConfig,
-    TransportEnv,
-    run_episode,
-)
+from promptopt.planners.environments import HouseholdConfig, TransportConfig, TransportEnv
+from promptopt.planners.scripted import run_episode
 
 
 def _random_actions_episode(seed: int, action_seed: int) -> str:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from promptopt.planners.environments import (
-    HouseholdConfig,
-    HouseholdEnv,
-    household_team_config,
-    make_household_team,
-    run_episode,
-)
+from promptopt.planners.environments import HouseholdConfig, HouseholdEnv
+from promptopt.planners.scripted import household_team_config, make_household_team, run_episode
 
 
 def _item(env: HouseholdEnv, kind: str = "item"):

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from promptopt.planners.environments import (
-    Environment,
-    Event,
-    HouseholdEnv,
-    Observation,
-    TransportEnv,
-    View,
-    event_log_hash,
-    run_episode,
-)
+from promptopt.planners.environments import Environment, Event, HouseholdEnv, Observation, TransportEnv, View, event_log_hash
+from promptopt.planners.scripted import run_episode
 
 
 def _docstring_example() -> dict:

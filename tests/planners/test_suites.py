@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from promptopt.planners.environments import (
-    SUITES,
-    generate_suite,
-    load_suite,
-    run_episode,
-)
+from promptopt.planners.environments import SUITES, generate_suite, load_suite
+from promptopt.planners.scripted import run_episode
 
 
 @pytest.mark.parametrize("name", SUITES)

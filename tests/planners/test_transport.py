@@ -5,12 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from promptopt.planners.environments import (
-    TransportConfig,
-    TransportEnv,
-    run_episode,
-    tuning,
-)
+from promptopt.planners.environments import TransportConfig, TransportEnv, tuning
+from promptopt.planners.scripted import run_episode
 from promptopt.planners.environments.transport import BED_ROOM
 
 

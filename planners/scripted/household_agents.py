@@ -12,19 +12,15 @@ import random
 import re
 from collections.abc import Mapping
 
+from promptopt.planners.environments.household import HouseholdConfig, HouseholdEnv, HouseholdView, ItemView
+from promptopt.planners.environments.protocol import Observation
+
 from .agents import Agent, RandomAgent, SharedTeam
-from .household import (
-    HouseholdConfig,
-    HouseholdEnv,
-    HouseholdGreedy,
-    HouseholdView,
-    ItemView,
-)
-from .protocol import Observation
 
 __all__ = [
     "HOUSEHOLD_TEAM_SPECS",
     "HouseholdClaims",
+    "HouseholdGreedy",
     "HouseholdOracleTeam",
     "household_team_config",
     "make_household_team",
@@ -69,6 +65,45 @@ def _lying(v: HouseholdView, names: set[str]) -> list[ItemView]:
 def _fetch(v: HouseholdView, o: ItemView) -> str:
     box = v.obj(o.inside) if o.inside else None
     return f"open {box.label}" if box is not None and box.closed else f"go grab {o.label}"
+
+
+class HouseholdGreedy:
+    """Scripted household agent: take the nearest known item some unmet goal needs, open what is
+    closed on the way, put it in place; otherwise explore the nearest unexplored room."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def act(self, observation: Observation) -> str:
+        v: HouseholdView = observation.view
+        d = v.house.distance
+        need = {g.item: g for g, s in zip(v.goals, v.satisfied) if s < g.count}
+        for h in v.hands:
+            o = v.obj(h)
+            if o is not None and o.name in need:
+                g = need[o.name]
+                r = v.obj(g.target)
+                if r is not None:
+                    return f"open {r.label}" if r.closed else f"put {o.label} {g.relation.lower()} {r.label}"
+        todo = [r for r in v.house.rooms if r not in v.explored]
+        if None in v.hands:
+            cands = [o for o in v.items if o.kind == "item" and o.holder is None and o.room is not None
+                     and o.name in need and o.inside != need[o.name].target]
+            if cands:
+                o = min(cands, key=lambda o: (d(v.room, o.room), o.id))
+                box = v.obj(o.inside) if o.inside else None
+                if box is not None and box.closed:
+                    return f"open {box.label}"
+                return f"go grab {o.label}"
+        if v.room in todo:
+            return f"explore current room {v.room}"
+        if todo:
+            return "go to " + min(todo, key=lambda r: (d(v.room, r), self.rng.random()))
+        placed = {g.target for g in v.goals}
+        closed = [o for o in v.items if o.kind == "receptacle" and o.closed and o.room and o.id not in placed]
+        if closed:
+            return f"open {min(closed, key=lambda o: (d(v.room, o.room), o.id)).label}"
+        return "wait"
 
 
 class HouseholdClaims(HouseholdGreedy):

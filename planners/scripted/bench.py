@@ -21,8 +21,8 @@ from .metrics import (
     paired_comparison,
 )
 from .driver import EpisodeResult, run_episode
-from .suites import load_suite
-from .transport import COMM_POLICIES, TransportConfig
+from promptopt.planners.environments.suites import load_suite
+from promptopt.planners.environments.transport import COMM_POLICIES, TransportConfig
 
 __all__ = ["BENCH_AGENTS", "AgentSummary", "BenchResult", "bench"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from .driver import run_episode
-from .suites import load_suite
+from promptopt.planners.environments.suites import load_suite
 
 __all__ = ["calibration_report", "household_report"]
 

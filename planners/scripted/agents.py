@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from . import tuning
-from .protocol import Observation
-from .transport import (
+from promptopt.planners.environments import tuning
+from promptopt.planners.environments.protocol import Observation
+from promptopt.planners.environments.transport import (
     BED_ROOM,
     CONTAINER_CAPACITY,
     ObjectView,

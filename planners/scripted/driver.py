@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .agents import TEAMS, Agent, make_team
-from .household import HouseholdConfig, HouseholdEnv
+from promptopt.planners.environments.household import HouseholdConfig, HouseholdEnv
 from .household_agents import (
     HOUSEHOLD_TEAM_SPECS,
     household_team_config,
     make_household_team,
 )
-from .protocol import Environment, event_log_hash
-from .transport import TransportConfig, TransportEnv
+from promptopt.planners.environments.protocol import Environment, event_log_hash
+from promptopt.planners.environments.transport import TransportConfig, TransportEnv
 
 __all__ = ["EpisodeResult", "run_episode", "team_config"]
 

@@ -1,4 +1,5 @@
-"""Sane bounds for every count a user can set, in one table that the CLI and the configs share.
+"""Sane bounds for every count a user can set, in one table that the CLI and the configs share
+(and the one count default they share too, :data:`DEFAULT_NO_IMPROVEMENT`).
 
 Sizes such as a population or a few-shot count turn into lists of requests before any budget is
 checked, so an absurd value (``--population 1000000000``) would build a billion meta-prompts and
@@ -41,6 +42,12 @@ BOUNDS: dict[str, Bound] = {
     "episodes": Bound(1, 100_000),
     "concurrency": Bound(1, 4_096),
 }
+
+
+#: Generations without a better best after which a run stops by default (it has converged, or its
+#: population collapsed): the CLI's, the library's and the bench's default. Kept here, not in
+#: budget.py, so that the CLI's option declarations do not import the budget layer at start-up.
+DEFAULT_NO_IMPROVEMENT = 5
 
 
 def flag(name: str, *, low: int | None = None) -> dict[str, Any]:

@@ -237,11 +237,6 @@ class MaxGenerations:
         return f"at most {self.n:,} generations"
 
 
-#: Generations without a better best after which a run stops by default (it has converged, or its
-#: population collapsed): the CLI's, the library's and the bench's default.
-DEFAULT_NO_IMPROVEMENT = 5
-
-
 @dataclass(frozen=True)
 class NoImprovement:
     """Stop once the best dev score has not improved for ``generations`` generations in a row."""

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 
 from promptopt import bounds
-from promptopt.budget import DEFAULT_NO_IMPROVEMENT
+from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
 from promptopt._version import __version__
 from promptopt.errors import PromptoptError
 

@@ -12,7 +12,8 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-from promptopt.budget import DEFAULT_NO_IMPROVEMENT, Budget
+from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
+from promptopt.budget import Budget
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.client import LLMClient
 from promptopt.llm.connection import connect

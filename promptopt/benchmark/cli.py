@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 
 from promptopt import bounds
-from promptopt.budget import DEFAULT_NO_IMPROVEMENT
+from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
 
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from promptopt import jsonio
-from promptopt.budget import DEFAULT_NO_IMPROVEMENT
+from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
 from promptopt.errors import PromptoptError
 
 #: Hand-written starting instructions for the shared benchmark tasks (our own wording). They ask

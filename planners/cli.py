@@ -69,7 +69,7 @@ def plan_run(
     from promptopt.planners.config import LLM_TEAMS, VARIANTS, PlannerConfig
     from promptopt.planners.environments import load_suite
     from promptopt.planners.scripted import TEAMS
-    from promptopt.planners.suite_run import finish, prepare, refuse_if_every_request_failed, run_settings, run_suite
+    from promptopt.planners.suite_run import finish, prepare, run_settings, run_suite
 
     from promptopt.progress import progress_bar
     from promptopt.runs import RunDir
@@ -114,8 +114,7 @@ def plan_run(
     with progress_bar(f"{config.label} on {suite}", enabled=None if not as_json else False) as update:
         records = asyncio.run(go(update))
     ledger = None
-    if client is not None:
-        refuse_if_every_request_failed(client, records, run)
+    if client is not None:  # (run_suite refused a run whose every request failed, episode by episode)
         usage = client.ledger.snapshot()
         ledger = {role: u.to_dict() for role, u in sorted(usage.items())}
     summary, text = finish(run, records, settings, ledger)

@@ -570,6 +570,8 @@ def optimize_command(
     import asyncio
 
     from promptopt.budget import Budget
+    from promptopt.llm.ledger import RoleUsage
+    from promptopt.progress import retry_note
     from promptopt.optimization import OPTIMIZERS, aoptimize, config_from_options
 
     if optimizer not in OPTIMIZERS:
@@ -614,7 +616,7 @@ def optimize_command(
     typer.echo(f"{optimizer}: {summary['racing']['block_evaluations']} of {summary['racing']['full_block_evaluations']} "
                f"block evaluations ({100 * summary['racing']['saved']:.0f}% saved by racing); Pareto front: {len(result.front)} prompt(s)")
     for role, usage in summary["spend"].items():
-        retried = f" ({usage['retries']} retries, {usage['retry_tokens']:,} retry tokens)" if usage["retries"] else ""
+        retried = retry_note(RoleUsage.from_dict(usage), prefix=" ")
         typer.echo(f"spend {role}: {usage['total_tokens']:,} tokens, {usage['requests']} calls{retried}, "
                    f"{usage['cache_hits']} cache hits")
     typer.echo(f"run directory: {directory}" + (f" | artifact: {out}" if out else ""))

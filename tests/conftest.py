@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -66,14 +66,23 @@ def fast_retry() -> RetryPolicy:
     return FAST_RETRY
 
 
-def _run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def _run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
+    """``prefix``: a wrapper command (e.g. ``setpriv``); ``preexec``: run in the child before exec
+    (e.g. a resource limit)."""
     return subprocess.run(
-        [sys.executable, "-m", "promptopt.cli", *args],
+        [*prefix, sys.executable, "-m", "promptopt.cli", *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        preexec_fn=preexec,
     )
 
 

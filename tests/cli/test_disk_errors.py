@@ -16,11 +16,6 @@ import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest
 from stderr_lines import one_line_error  # noqa: E402  (tests/cli is on sys.path through conftest)
 
 
-def _cli(args, env, *, prefix=(), preexec=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "promptopt.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=preexec)
-
-
 def _without_root_override() -> list[str]:
     """root writes anywhere: without the DAC-override capability its writes obey file modes."""
     if os.geteuid() != 0:
@@ -29,7 +24,7 @@ def _without_root_override() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
-def test_a_read_only_run_directory_is_one_line_naming_it(home, tmp_path, server_factory):
+def test_a_read_only_run_directory_is_one_line_naming_it(run_cli, home, tmp_path, server_factory):
     server = server_factory(policy=scripted.policy)
     parent = tmp_path / "readonly"
     parent.mkdir()
@@ -37,7 +32,7 @@ def test_a_read_only_run_directory_is_one_line_naming_it(home, tmp_path, server_
     try:
         args = ("optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
                 "--budget-tokens", "3000", "--no-cache")
-        nested = _cli((*args, "--run-dir", str(parent / "run")), home, prefix=_without_root_override())
+        nested = run_cli(*args, "--run-dir", str(parent / "run"), env=home, timeout=300, prefix=_without_root_override())
         assert nested.returncode == 1
         line = one_line_error(nested)
         assert f"cannot create the run directory {parent / 'run'}: Permission denied" in line, line
@@ -55,18 +50,18 @@ def _file_size_limit(limit: int):
     return apply
 
 
-def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes(home, tmp_path, server_factory):
+def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes(run_cli, home, tmp_path, server_factory):
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
             "--budget-tokens", "6000", "--run-dir", str(run_dir), "--json"]
-    limited = _cli(args, home, preexec=_file_size_limit(40_000))
+    limited = run_cli(*args, env=home, timeout=300, preexec=_file_size_limit(40_000))
     assert limited.returncode == 1, limited.stderr
     line = one_line_error(limited)
     assert "responses.sqlite3" in line and "Free disk space" in line, line
     journal = run_dir / "journal.jsonl"
     assert journal.read_bytes().endswith(b"\n")
-    resumed = _cli([*args, "--resume"], home)
+    resumed = run_cli(*args, "--resume", env=home, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "warning" not in resumed.stderr, resumed.stderr
     assert json.loads(resumed.stdout)["best"]["instruction"]
@@ -103,16 +98,16 @@ def test_a_journal_line_the_disk_refuses_is_not_left_torn(tmp_path):
     assert not contents.truncated and len(contents.events) == len(seqs)
 
 
-def test_a_torn_last_journal_line_is_one_warning_line_on_resume(home, tmp_path, server_factory):
+def test_a_torn_last_journal_line_is_one_warning_line_on_resume(run_cli, home, tmp_path, server_factory):
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
             "--budget-tokens", "4000", "--run-dir", str(run_dir), "--json"]
-    first = _cli(args, home)
+    first = run_cli(*args, env=home, timeout=300)
     assert first.returncode == 0, first.stderr
     with open(run_dir / "journal.jsonl", "ab") as journal:
         journal.write(b'{"event": "half a li')  # what a kill in the middle of a write leaves
-    resumed = _cli([*args, "--resume"], home)
+    resumed = run_cli(*args, "--resume", env=home, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.strip().splitlines() == [
         f"warning: {run_dir / 'journal.jsonl'}: ignoring a partial last line (20 bytes) left by an interrupted run"

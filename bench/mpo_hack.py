@@ -30,7 +30,7 @@ from promptopt.judging import brief_summary
 
 from promptopt.budget import Budget
 from promptopt.evaluation import evaluate
-from promptopt.judging.refine import RefineConfig
+from promptopt.optimizers.rubric_step import RefineConfig
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.connection import connect
 from promptopt.llm.records import Sampling

@@ -10,48 +10,21 @@ Public names are imported on first use, so ``promptopt --help`` stays fast.
 
 from __future__ import annotations
 
-from promptopt._lazy import lazy_exports
-
-__all__ = [
-    "CapoTeam",
-    "CoelaAgent",
-    "CostBook",
-    "Critique",
-    "DiscussionLimits",
-    "DiscussionResult",
-    "MetaPlan",
-    "ModuleLLM",
-    "PlanExecutor",
-    "PlannerConfig",
-    "ProgressEvent",
-    "Subtask",
-    "discuss",
-    "parse_choice",
-    "parse_critique",
-    "parse_metaplan",
-    "run_planner_episode",
-    "run_suite",
-]
+from promptopt._lazy import exported_names, lazy_exports
 
 _WHERE = {
-    "CapoTeam": "promptopt.planners.capo_team",
-    "CoelaAgent": "promptopt.planners.coela",
-    "CostBook": "promptopt.planners.costs",
-    "Critique": "promptopt.planners.metaplan",
-    "DiscussionLimits": "promptopt.planners.discussion",
-    "DiscussionResult": "promptopt.planners.discussion",
-    "MetaPlan": "promptopt.planners.metaplan",
-    "ModuleLLM": "promptopt.planners.llmcall",
-    "PlanExecutor": "promptopt.planners.execution",
-    "PlannerConfig": "promptopt.planners.config",
-    "ProgressEvent": "promptopt.planners.adaptation",
-    "Subtask": "promptopt.planners.metaplan",
-    "discuss": "promptopt.planners.discussion",
-    "parse_choice": "promptopt.planners.execution",
-    "parse_critique": "promptopt.planners.metaplan",
-    "parse_metaplan": "promptopt.planners.metaplan",
-    "run_planner_episode": "promptopt.planners.episode",
-    "run_suite": "promptopt.planners.suite_run",
+    "promptopt.planners.adaptation": ("ProgressEvent",),
+    "promptopt.planners.capo_team": ("CapoTeam",),
+    "promptopt.planners.coela": ("CoelaAgent",),
+    "promptopt.planners.config": ("PlannerConfig",),
+    "promptopt.planners.costs": ("CostBook",),
+    "promptopt.planners.discussion": ("DiscussionLimits", "DiscussionResult", "discuss"),
+    "promptopt.planners.episode": ("run_planner_episode",),
+    "promptopt.planners.execution": ("PlanExecutor", "parse_choice"),
+    "promptopt.planners.llmcall": ("ModuleLLM",),
+    "promptopt.planners.metaplan": ("Critique", "MetaPlan", "Subtask", "parse_critique", "parse_metaplan"),
+    "promptopt.planners.suite_run": ("run_suite",),
 }
 
+__all__ = exported_names(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -1,21 +1,24 @@
-"""Cost accounting by planning module: what each part of the loop spent.
+"""Costs by planning module: what each part of the loop spent and said.
 
 Modules: ``draft``, ``critique``, ``revise``, ``adapt`` (the discussion), ``act`` (choosing an
-action) and ``message`` (writing a message to teammates). Each LLM call is charged to exactly one
-module and also sent under the ledger role ``plan.<module>``, so the per-module numbers add up to
-the client's ledger. Tokens are those each response reports, cached or not, so a replayed episode
-shows the same costs; ``cache_hits`` says how many calls the cache answered.
+action) and ``message`` (writing a message to teammates). Each LLM call is sent under the ledger
+role ``plan.<module>``, and an episode's spend per module is read from its own ledger under those
+same roles (episodes share one client, so the client's ledger mixes them). That ledger charges a
+call when it is asked for and the tokens its answer reports, cached or not, so a replayed episode
+shows the same costs; ``cache_hits`` says how many answers the cache gave. What a ledger has no
+field for (texts shared, discussion rounds, world ticks, fallbacks, LLM-free decisions) is
+counted here.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptopt.llm.records import ChatResponse
+from promptopt.llm.ledger import RoleUsage, UsageLedger
 
-__all__ = ["MODULES", "CostBook", "ModuleCost", "ledger_role"]
+__all__ = ["MODULES", "CostBook", "ModuleTalk", "ledger_role"]
 
 MODULES = ("draft", "critique", "revise", "adapt", "act", "message")
 
@@ -25,45 +28,38 @@ def ledger_role(module: str) -> str:
 
 
 @dataclass
-class ModuleCost:
-    """Counters of one module (mutable: an episode adds to it as it goes)."""
+class ModuleTalk:
+    """What one module said and cost the world (mutable: an episode adds to it as it goes)."""
 
-    calls: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     messages: int = 0
     characters: int = 0
     rounds: int = 0
     env_ticks: int = 0
 
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
-    def add(self, other: ModuleCost) -> None:
-        for key, value in asdict(other).items():
-            setattr(self, key, getattr(self, key) + value)
+def _row(spend: RoleUsage, talk: ModuleTalk) -> dict[str, int]:
+    """One module's persisted costs (the record's shape since version 1)."""
+    return {"calls": spend.requests, "errors": spend.errors, "prompt_tokens": spend.prompt_tokens,
+            "completion_tokens": spend.completion_tokens, **asdict(talk), "tokens": spend.total_tokens}
 
 
-@dataclass
 class CostBook:
-    """Per-module costs plus counters of parse fallbacks and LLM-free decisions."""
+    """One episode's costs by module: spend from ``ledger`` (the episode's), the rest counted here."""
 
-    modules: dict[str, ModuleCost] = field(default_factory=lambda: {m: ModuleCost() for m in MODULES})
-    fallbacks: Counter = field(default_factory=Counter)
-    decisions: Counter = field(default_factory=Counter)
-    #: Calls the cache answered, per module: differs between a first run and a replay, so it is
-    #: reported with the spend, not with the episode's (replayable) costs.
-    cache_hits: Counter = field(default_factory=Counter)
+    def __init__(self, ledger: UsageLedger | None = None) -> None:
+        self.ledger = ledger if ledger is not None else UsageLedger()
+        self.modules: dict[str, ModuleTalk] = {m: ModuleTalk() for m in MODULES}
+        self.fallbacks: Counter[str] = Counter()
+        self.decisions: Counter[str] = Counter()
 
-    def charge(self, module: str, response: ChatResponse) -> None:
-        row = self.modules[module]
-        row.calls += 1
-        self.cache_hits[module] += response.cached
-        row.errors += not response.ok
-        row.prompt_tokens += response.usage.prompt_tokens
-        row.completion_tokens += response.usage.completion_tokens
+    def spend(self, module: str) -> RoleUsage:
+        return self.ledger.role(ledger_role(module))
+
+    @property
+    def cache_hits(self) -> dict[str, int]:
+        """Answers the cache gave, per module: differs between a first run and a replay, so it is
+        reported with the spend, not with the episode's (replayable) costs."""
+        return {m: self.spend(m).cache_hits for m in self.modules}
 
     def communicate(self, module: str, text: str) -> None:
         """A text one agent shares with the others (a plan, a critique, a message)."""
@@ -74,33 +70,11 @@ class CostBook:
         """Count one parse fallback, e.g. ``act.letter`` or ``draft.repaired``."""
         self.fallbacks[what] += 1
 
-    def total(self) -> ModuleCost:
-        out = ModuleCost()
-        for row in self.modules.values():
-            out.add(row)
-        return out
-
-    def merge(self, other: CostBook) -> None:
-        for name, row in other.modules.items():
-            self.modules.setdefault(name, ModuleCost()).add(row)
-        self.fallbacks.update(other.fallbacks)
-        self.decisions.update(other.decisions)
-        self.cache_hits.update(other.cache_hits)
-
     def to_dict(self) -> dict[str, Any]:
-        total = self.total()
+        talk = ModuleTalk(**{k: sum(getattr(t, k) for t in self.modules.values()) for k in asdict(ModuleTalk())})
         return {
-            "modules": {m: {**asdict(r), "tokens": r.tokens} for m, r in self.modules.items()},
-            "total": {**asdict(total), "tokens": total.tokens},
+            "modules": {m: _row(self.spend(m), t) for m, t in self.modules.items()},
+            "total": _row(RoleUsage.sum(self.spend(m) for m in self.modules), talk),
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "decisions": dict(sorted(self.decisions.items())),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CostBook:
-        book = cls()
-        for name, row in data.get("modules", {}).items():
-            book.modules[name] = ModuleCost(**{k: v for k, v in row.items() if k != "tokens"})
-        book.fallbacks.update(data.get("fallbacks", {}))
-        book.decisions.update(data.get("decisions", {}))
-        return book

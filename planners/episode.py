@@ -80,7 +80,7 @@ async def run_planner_episode(spec: EpisodeSpec, config: PlannerConfig, client: 
     if client is None:
         raise ValueError(f"team {config.agents!r} needs a model: pass an LLM client")
     env = _env(spec, config)
-    costs = CostBook()
+    costs = CostBook()  # its own ledger: the client's is shared by the episodes running at once
     llm = ModuleLLM(client, costs, seed=seed, temperature=config.temperature, max_calls=config.max_llm_calls,
                     keep_prompts=config.keep_prompts)
     obs = env.reset(spec.seed)

@@ -6,26 +6,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from promptopt._lazy import lazy_exports
+from promptopt._lazy import exported_names, lazy_exports
 from promptopt._version import __version__
 
-__all__ = ["Artifact", "LoadedPrompt", "Prompt", "__version__", "aoptimize", "load", "optimize"]
-
 _WHERE = {
-    "Artifact": "promptopt.artifact",
-    "LoadedPrompt": "promptopt.artifact",
-    "load": "promptopt.artifact",
-    "Prompt": "promptopt.prompt",
-    "optimize": "promptopt.optimization",
-    "aoptimize": "promptopt.optimization",
+    "promptopt.artifact": ("Artifact", "LoadedPrompt", "load"),
+    "promptopt.optimization": ("optimize", "aoptimize"),
+    "promptopt.prompt": ("Prompt",),
 }
 
-if TYPE_CHECKING:
-    from promptopt.artifact import Artifact, LoadedPrompt, load
-    from promptopt.optimization import aoptimize, optimize
-    from promptopt.prompt import Prompt
-
-
+__all__ = ["__version__", *exported_names(_WHERE)]
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -392,7 +392,8 @@ class Budget:
 
 
 class UsageSource(Protocol):
-    """What the guard reads: a :class:`UsageLedger`, or a view adding an earlier session's spend."""
+    """What the guard reads: a :class:`UsageLedger`, or a view adding earlier sessions' spend
+    (:class:`promptopt.spend.CarriedSpend`)."""
 
     def snapshot(self) -> Mapping[str, RoleUsage]: ...
 

@@ -8,44 +8,21 @@ artifact. The CLI's ``promptopt optimize`` is a thin layer over :func:`aoptimize
 from __future__ import annotations
 
 import asyncio
-import importlib
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping
 
 from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
 from promptopt.budget import Budget
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.client import LLMClient
 from promptopt.llm.connection import connect
-from promptopt.optimizers.base import OptimizationResult, Optimizer, Progress
+from promptopt.optimizers.base import OptimizationResult, Progress
+from promptopt.optimizers.registry import OPTIMIZERS, config_class, optimizer_class
 from promptopt.runs import RESUMABLE_KEYS, RunDir
+from promptopt.settings import OptimizeSettings, SearchOptions
 from promptopt.tasks.task import Task
 
-#: Optimizer name -> "module:class". "initial" is the floor: the best initial prompt, no search.
-_REGISTRY = {
-    "capo": "promptopt.optimizers.capo:CAPO",
-    "opro": "promptopt.optimizers.opro:OPRO",
-    "evoprompt-ga": "promptopt.optimizers.evoprompt:EvoPromptGA",
-    "evoprompt-de": "promptopt.optimizers.evoprompt:EvoPromptDE",
-    "initial": "promptopt.optimizers.initial:InitialOnly",
-    "mpo": "promptopt.optimizers.mpo:MPO",
-}
-OPTIMIZERS = tuple(_REGISTRY)
-
-
-def optimizer_class(name: str) -> type[Optimizer]:
-    """The optimizer class registered under ``name`` (imported on first use)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown optimizer '{name}' (available: {', '.join(OPTIMIZERS)})")
-    module, attr = _REGISTRY[name].split(":")
-    cls: type[Optimizer] = getattr(importlib.import_module(module), attr)
-    return cls
-
-
-def config_class(name: str) -> type:
-    """The config dataclass of the optimizer ``name`` (e.g. CAPOConfig for "capo")."""
-    return optimizer_class(name).config_type
-
+__all__ = ["OPTIMIZERS", "aoptimize", "config_class", "config_from_options", "optimize", "optimizer_class"]
 
 def _budget(budget: Budget | int | None) -> Budget:
     """A Budget as given; a token count (or None) also stops after 5 generations without a
@@ -102,58 +79,51 @@ async def close_clients(clients: Mapping[str, LLMClient]) -> None:
 async def aoptimize(
     task: str | Task,
     *,
-    model: str = "local",
-    meta_model: str | None = None,
-    judge_model: str | None = None,
-    meta_judge_model: str | None = None,
-    heldout_judge_model: str | None = None,
-    optimizer: str = "capo",
-    budget: Budget | int | None = None,
-    seed: int = 42,
-    config: Any | None = None,
-    initial_prompts: Sequence[str] = (),
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    out: str | Path | None = None,
+    settings: OptimizeSettings | None = None,
     data_dir: str | Path | None = None,
     cache: ResponseCache | None | Literal["default"] = "default",
     on_progress: Callable[[Progress], None] | None = None,
+    **options: Any,
 ) -> OptimizationResult:
-    """Optimize a prompt for ``task`` on ``model``; see :func:`optimize`."""
+    """Optimize a prompt for ``task``; see :func:`optimize`. ``settings`` or its fields as
+    keywords (:meth:`OptimizeSettings.from_options`), not both."""
+    if settings is None:
+        settings = OptimizeSettings.from_options(**options)
+    elif options:
+        raise TypeError(f"pass settings= or its fields as keywords, not both (got {', '.join(sorted(options))})")
+    optimizer, models, seed, out = settings.optimizer, settings.models, settings.seed, settings.out
     if out is not None:
         from promptopt.runs import check_output_file
 
         check_output_file(out, "--out")
     cls = optimizer_class(optimizer)
+    config = settings.config
     if config is not None and type(config) is not cls.config_type:
         raise TypeError(
             f"optimizer '{optimizer}' takes a {cls.config_type.__name__}, got a {type(config).__name__}"
         )
     judged = "judge" in cls.model_roles
-    if not judged and (judge_model or meta_judge_model or heldout_judge_model):
+    if not judged and models.judge_flags_given():
         raise ValueError(f"optimizer '{optimizer}' uses no judge: judge models apply to 'mpo' only")
     if isinstance(task, str):
         from promptopt.tasks.registry import load_task
 
         task = load_task(task, data_dir=data_dir)
     config = config if config is not None else cls.default_config()
-    plan = _budget(budget)
-    specs = {"downstream": model, "meta": meta_model or model}
-    if judged:
-        specs["judge"] = judge_model or model
-        specs["meta_judge"] = meta_judge_model or specs["meta"]
-        if heldout_judge_model:
-            specs["heldout_judge"] = heldout_judge_model
+    plan = _budget(settings.budget)
+    specs = models.specs(judged)
+    initial_prompts = settings.initial_prompts
+    run_dir = settings.run_dir
     # The cache is opened (and checked: layout, pages, write lock) before the run directory is
     # written and before any request, so an unusable cache costs nothing and leaves no run behind.
     shared_cache = ResponseCache() if cache == "default" else cache
     directory = None
     if run_dir is not None:  # (a budget with custom conditions has no JSON form: no run dir then)
-        settings = {
+        run_settings = {
             "optimizer": optimizer,
             "task": task.name,
             "task_fingerprint": task.fingerprint(),
-            "model": model,
+            "model": models.model,
             "meta_model": specs["meta"],
             **({"judge_models": {r: specs[r] for r in specs if "judge" in r}} if judged else {}),
             "seed": seed,
@@ -162,7 +132,7 @@ async def aoptimize(
             "budget": plan.to_dict(),
         }
         try:
-            directory = open_run_dir(run_dir, settings, resume=resume)
+            directory = open_run_dir(run_dir, run_settings, resume=settings.resume)
         except BaseException:
             if cache == "default" and shared_cache is not None:
                 shared_cache.close()
@@ -180,7 +150,7 @@ async def aoptimize(
             budget=plan,
             run_dir=directory,
             initial_prompts=initial_prompts,
-            model_spec=model,
+            model_spec=models.model,
             on_progress=on_progress,
         ).run()
     finally:
@@ -214,54 +184,9 @@ def optimize(task: str | Task, **options: Any) -> OptimizationResult:
     return asyncio.run(aoptimize(task, **options))
 
 
-#: CLI options that only some optimizers have, and the config field each sets there.
-_OPTION_FIELDS: dict[str, dict[str, str]] = {
-    "offspring": {"capo": "offspring", "evoprompt-ga": "offspring", "opro": "proposals"},
-    "max_blocks": {"capo": "max_blocks"},
-    "max_shots": {"capo": "max_shots"},
-    "paper_compat": {"capo": "paper_compat"},
-}
-
-
-def config_from_options(
-    optimizer: str, *, max_tokens: int | None = None, meta_max_tokens: int | None = None, **options: Any
-) -> Any:
-    """The config of ``optimizer`` with the CLI's options applied (None: keep the default).
-
-    ``population``, ``block_size``, ``dev_size``, ``renderer``, ``max_tokens`` (downstream
-    completion cap) and ``meta_max_tokens`` (the meta-LLM's) apply to every optimizer.
-    ``offspring`` is the number of new candidates per generation: CAPO's c, EvoPrompt-GA's
-    children, OPRO's proposals. ``max_blocks``,
-    ``max_shots`` and ``paper_compat`` are CAPO's. An option the optimizer does not have raises
-    ValueError naming the flag, rather than being silently ignored.
-    """
-    from dataclasses import fields, replace
-
-    if optimizer == "mpo":  # MPO searches with CAPO: the options shape its search
-        from promptopt.optimizers.mpo import MPOConfig
-
-        return MPOConfig(
-            search=config_from_options("capo", max_tokens=max_tokens, meta_max_tokens=meta_max_tokens, **options)
-        )
-    cls = config_class(optimizer)
-    known = {f.name for f in fields(cls)}
-    changes: dict[str, Any] = {}
-    for option, value in options.items():
-        if value is None:
-            continue
-        target = _OPTION_FIELDS[option].get(optimizer) if option in _OPTION_FIELDS else option
-        if target is None or target not in known:
-            users = ", ".join(_OPTION_FIELDS.get(option, {})) or "no optimizer"
-            raise ValueError(
-                f"--{option.replace('_', '-')} does not apply to optimizer '{optimizer}' (only to {users})"
-            )
-        changes[target] = value
-    try:
-        config = replace(cls(), **changes)
-    except ValueError as exc:
-        raise ValueError(f"optimizer '{optimizer}': {exc}") from None
-    if max_tokens is not None:
-        config = replace(config, sampling=replace(config.sampling, max_tokens=max_tokens))
-    if meta_max_tokens is not None:
-        config = replace(config, meta_sampling=replace(config.meta_sampling, max_tokens=meta_max_tokens))
-    return config
+def config_from_options(optimizer: str, **options: Any) -> Any:
+    """The config of ``optimizer`` with :class:`~promptopt.settings.SearchOptions` applied (None:
+    keep the default); an option the optimizer does not have raises ValueError naming the flag."""
+    search = SearchOptions(**options)
+    search.check_applies((optimizer,))
+    return search.config_for(optimizer)

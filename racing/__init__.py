@@ -11,57 +11,17 @@ ids and scores are float arrays; the caller supplies an async ``evaluate(ids, bl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from promptopt._lazy import lazy_exports
-
-__all__ = [
-    "PAIRED_TESTS",
-    "BlockEvent",
-    "Elimination",
-    "Evaluate",
-    "PairedTest",
-    "RaceResult",
-    "ScoreBook",
-    "TestName",
-    "ZeroVariance",
-    "beats_matrix",
-    "eliminate",
-    "make_blocks",
-    "pairwise_pvalues",
-    "race",
-]
+from promptopt._lazy import exported_names, lazy_exports
 
 _WHERE = {
-    "make_blocks": "promptopt.racing.blocks",
-    "ScoreBook": "promptopt.racing.book",
-    "PAIRED_TESTS": "promptopt.racing.paired",
-    "PairedTest": "promptopt.racing.paired",
-    "TestName": "promptopt.racing.paired",
-    "ZeroVariance": "promptopt.racing.paired",
-    "beats_matrix": "promptopt.racing.paired",
-    "pairwise_pvalues": "promptopt.racing.paired",
-    "BlockEvent": "promptopt.racing.records",
-    "Elimination": "promptopt.racing.records",
-    "RaceResult": "promptopt.racing.records",
-    "Evaluate": "promptopt.racing.racer",
-    "eliminate": "promptopt.racing.racer",
-    "race": "promptopt.racing.racer",
+    "promptopt.racing.blocks": ("make_blocks",),
+    "promptopt.racing.book": ("ScoreBook",),
+    "promptopt.racing.paired": (
+        "PAIRED_TESTS", "PairedTest", "TestName", "ZeroVariance", "beats_matrix", "pairwise_pvalues",
+    ),
+    "promptopt.racing.racer": ("Evaluate", "eliminate", "race"),
+    "promptopt.racing.records": ("BlockEvent", "Elimination", "RaceResult"),
 }
 
-if TYPE_CHECKING:
-    from promptopt.racing.blocks import make_blocks
-    from promptopt.racing.book import ScoreBook
-    from promptopt.racing.paired import (
-        PAIRED_TESTS,
-        PairedTest,
-        TestName,
-        ZeroVariance,
-        beats_matrix,
-        pairwise_pvalues,
-    )
-    from promptopt.racing.racer import Evaluate, eliminate, race
-    from promptopt.racing.records import BlockEvent, Elimination, RaceResult
-
-
+__all__ = exported_names(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -169,8 +169,6 @@ _SUBJ = ("subjective", "objective")
 _AGNEWS = ("World", "Sports", "Business", "Tech")
 _TREC = ("abbreviation", "entity", "description", "human", "location", "number")
 _COPA = ("(A)", "(B)")
-_LETTERS6 = ("A", "B", "C", "D", "E", "F")
-_LETTERS3 = ("A", "B", "C")
 
 
 def _ids(names: Sequence[str]) -> Mapping[str, str]:
@@ -179,8 +177,20 @@ def _ids(names: Sequence[str]) -> Mapping[str, str]:
 
 
 def _classification(
-    name: str, description: str, labels: Sequence[str], hf: HFSource
+    name: str,
+    description: str,
+    labels: Sequence[str],
+    repo: str,
+    *,
+    text: str = "text",
+    label: str = "label",
+    label_map: Mapping[str, str] | None = None,
+    test_split: str = "test",
+    files: Mapping[str, str] | None = None,
 ) -> TaskDefinition:
+    """A text classification task from the Hub: its ``text`` and ``label`` columns, the labels
+    stored as class ids unless ``label_map`` says otherwise; its own ``files`` at ``main``, else
+    the Hub's Parquet export."""
     return TaskDefinition(
         name=name,
         description=description,
@@ -189,22 +199,51 @@ def _classification(
         labels=tuple(labels),
         parser_spec=label_spec(labels),
         metric="accuracy",
-        hf=hf,
+        hf=HFSource(
+            repo=repo,
+            revision="main" if files else PARQUET_EXPORT,
+            config=None if files else "default",
+            dev_split="train",
+            test_split=test_split,
+            fields={"text": text, "label": label},
+            label_map=label_map if label_map is not None else _ids(labels),
+            files=dict(files or {}),
+        ),
     )
 
 
-def _bbh(
-    task: str, description: str, *, labels: Sequence[str] | None, parser_spec: Mapping[str, object],
-    metric: str = "accuracy",
-) -> TaskDefinition:
+@dataclass(frozen=True)
+class _Answer:
+    """A BBH task's answer: its labels, parser and metric, and the description's closing
+    sentence, so a table entry says only what differs between tasks."""
+
+    labels: tuple[str, ...] | None
+    parser_spec: Mapping[str, object]
+    put: str  # what the description asks the model to put inside the answer tags
+    metric: str = "accuracy"
+
+
+def _one_of(*labels: str) -> _Answer:
+    return _Answer(labels, label_spec(labels), " or ".join(labels))
+
+
+def _option(letters: str) -> _Answer:
+    return _Answer(tuple(f"({x})" for x in letters), choice_spec(letters), "the option, such as (B),")
+
+
+def _number(put: str) -> _Answer:
+    return _Answer(None, number_spec(), put, "numeric_match")
+
+
+def _bbh(task: str, answer: _Answer, question: str) -> TaskDefinition:
     return TaskDefinition(
         name=f"bbh_{task}",
-        description=description,
+        description=f"{question} Put {answer.put} inside {ANSWER_TAGS} tags.",
         input_fields=("question",),
         target_field="answer",
-        labels=tuple(labels) if labels is not None else None,
-        parser_spec=parser_spec,
-        metric=metric,
+        labels=answer.labels,
+        parser_spec=answer.parser_spec,
+        metric=answer.metric,
         hf=HFSource(
             repo="lukaemon/bbh",
             revision=PARQUET_EXPORT,
@@ -224,100 +263,51 @@ _DEFINITIONS: tuple[TaskDefinition, ...] = (
         "Classify the sentiment of a sentence from a movie review as negative or positive. "
         f"Put the label inside {ANSWER_TAGS} tags.",
         _BINARY,
-        HFSource(
-            repo="stanfordnlp/sst2",
-            revision="main",
-            config=None,
-            dev_split="train",
-            test_split="validation",  # the test split has no labels
-            fields={"text": "sentence", "label": "label"},
-            label_map=_ids(_BINARY),
-            files={
-                "train": "data/train-00000-of-00001.parquet",
-                "validation": "data/validation-00000-of-00001.parquet",
-            },
-        ),
+        "stanfordnlp/sst2",
+        text="sentence",
+        test_split="validation",  # the test split has no labels
+        files={"train": "data/train-00000-of-00001.parquet", "validation": "data/validation-00000-of-00001.parquet"},
     ),
     _classification(
         "sst5",
         "Rate the sentiment of a sentence from a movie review as terrible, bad, okay, good or "
         f"great. Put the rating inside {ANSWER_TAGS} tags.",
-        _SST5,
-        HFSource(
-            repo="SetFit/sst5",
-            revision="main",
-            config=None,
-            dev_split="train",
-            test_split="test",
-            fields={"text": "text", "label": "label"},
-            label_map=_ids(_SST5),  # 0 very negative … 4 very positive
-            files={"train": "train.jsonl", "test": "test.jsonl"},
-        ),
+        _SST5,  # ids 0 very negative … 4 very positive
+        "SetFit/sst5",
+        files={"train": "train.jsonl", "test": "test.jsonl"},
     ),
     _classification(
         "subj",
         "Decide whether a sentence from a movie review is subjective (an opinion) or objective "
         f"(a plot fact). Put subjective or objective inside {ANSWER_TAGS} tags.",
         _SUBJ,
-        HFSource(
-            repo="SetFit/subj",
-            revision="main",
-            config=None,
-            dev_split="train",
-            test_split="test",
-            fields={"text": "text", "label": "label_text"},
-            label_map={"subjective": "subjective", "objective": "objective"},
-            files={"train": "train.jsonl", "test": "test.jsonl"},
-        ),
+        "SetFit/subj",
+        label="label_text",
+        label_map={"subjective": "subjective", "objective": "objective"},
+        files={"train": "train.jsonl", "test": "test.jsonl"},
     ),
     _classification(
         "agnews",
         "Classify a news article by topic as World, Sports, Business or Tech. "
         f"Put the topic inside {ANSWER_TAGS} tags.",
-        _AGNEWS,
-        HFSource(
-            repo="fancyzhx/ag_news",
-            revision="main",
-            config=None,
-            dev_split="train",
-            test_split="test",
-            fields={"text": "text", "label": "label"},
-            label_map=_ids(_AGNEWS),  # id 3 is "Sci/Tech"
-            files={
-                "train": "data/train-00000-of-00001.parquet",
-                "test": "data/test-00000-of-00001.parquet",
-            },
-        ),
+        _AGNEWS,  # id 3 is "Sci/Tech"
+        "fancyzhx/ag_news",
+        files={"train": "data/train-00000-of-00001.parquet", "test": "data/test-00000-of-00001.parquet"},
     ),
     _classification(
         "mr",
         "Classify the sentiment of a movie review snippet as negative or positive. "
         f"Put the label inside {ANSWER_TAGS} tags.",
         _BINARY,
-        HFSource(
-            repo="cornell-movie-review-data/rotten_tomatoes",
-            revision=PARQUET_EXPORT,
-            config="default",
-            dev_split="train",
-            test_split="test",
-            fields={"text": "text", "label": "label"},
-            label_map=_ids(_BINARY),
-        ),
+        "cornell-movie-review-data/rotten_tomatoes",
     ),
     _classification(
         "trec",
         "Classify what kind of answer a question asks for: abbreviation, entity, description, "
         f"human, location or number. Put the type inside {ANSWER_TAGS} tags.",
-        _TREC,
-        HFSource(
-            repo="CogComp/trec",
-            revision=PARQUET_EXPORT,
-            config="default",
-            dev_split="train",
-            test_split="test",
-            fields={"text": "text", "label": "coarse_label"},
-            label_map=_ids(_TREC),  # ABBR, ENTY, DESC, HUM, LOC, NUM
-        ),
+        _TREC,  # ids of ABBR, ENTY, DESC, HUM, LOC, NUM
+        "CogComp/trec",
+        label="coarse_label",
     ),
     TaskDefinition(
         name="gsm8k",
@@ -368,64 +358,22 @@ _DEFINITIONS: tuple[TaskDefinition, ...] = (
             label_map=_ids(_COPA),
         ),
     ),
-    _bbh(
-        "sports_understanding",
-        "Decide whether a sentence about sports is plausible. "
-        f"Put yes or no inside {ANSWER_TAGS} tags.",
-        labels=("yes", "no"),
-        parser_spec=label_spec(("yes", "no")),
-    ),
-    _bbh(
-        "date_understanding",
-        "Answer a question about dates by choosing one of the options (A) to (F). "
-        f"Put the option, such as (B), inside {ANSWER_TAGS} tags.",
-        labels=tuple(f"({x})" for x in _LETTERS6),
-        parser_spec=choice_spec(_LETTERS6),
-    ),
-    _bbh(
-        "object_counting",
-        "Count the objects of the asked kind in a list of items. "
-        f"Put the count, as a number, inside {ANSWER_TAGS} tags.",
-        labels=None,
-        parser_spec=number_spec(),
-        metric="numeric_match",
-    ),
-    _bbh(
-        "boolean_expressions",
-        "Evaluate a Boolean expression of True, False, not, and, or and parentheses. "
-        f"Put True or False inside {ANSWER_TAGS} tags.",
-        labels=("True", "False"),
-        parser_spec=label_spec(("True", "False")),
-    ),
-    _bbh(
-        "navigate",
-        "Follow a list of movement instructions and decide whether they lead back to the "
-        f"starting point. Put Yes or No inside {ANSWER_TAGS} tags.",
-        labels=("Yes", "No"),
-        parser_spec=label_spec(("Yes", "No")),
-    ),
-    _bbh(
-        "web_of_lies",
-        "Work out from a chain of statements about who lies and who tells the truth whether the "
-        f"last person tells the truth. Put Yes or No inside {ANSWER_TAGS} tags.",
-        labels=("Yes", "No"),
-        parser_spec=label_spec(("Yes", "No")),
-    ),
-    _bbh(
-        "logical_deduction_three_objects",
-        "Deduce the order of three objects from a set of clues and choose the true option (A) to "
-        f"(C). Put the option, such as (B), inside {ANSWER_TAGS} tags.",
-        labels=tuple(f"({x})" for x in _LETTERS3),
-        parser_spec=choice_spec(_LETTERS3),
-    ),
-    _bbh(
-        "multistep_arithmetic_two",
-        "Evaluate a nested arithmetic expression of integers. "
-        f"Put the resulting number inside {ANSWER_TAGS} tags.",
-        labels=None,
-        parser_spec=number_spec(),
-        metric="numeric_match",
-    ),
+    _bbh("sports_understanding", _one_of("yes", "no"), "Decide whether a sentence about sports is plausible."),
+    _bbh("date_understanding", _option("ABCDEF"),
+         "Answer a question about dates by choosing one of the options (A) to (F)."),
+    _bbh("object_counting", _number("the count, as a number,"),
+         "Count the objects of the asked kind in a list of items."),
+    _bbh("boolean_expressions", _one_of("True", "False"),
+         "Evaluate a Boolean expression of True, False, not, and, or and parentheses."),
+    _bbh("navigate", _one_of("Yes", "No"),
+         "Follow a list of movement instructions and decide whether they lead back to the starting point."),
+    _bbh("web_of_lies", _one_of("Yes", "No"),
+         "Work out from a chain of statements about who lies and who tells the truth whether the last person "
+         "tells the truth."),
+    _bbh("logical_deduction_three_objects", _option("ABC"),
+         "Deduce the order of three objects from a set of clues and choose the true option (A) to (C)."),
+    _bbh("multistep_arithmetic_two", _number("the resulting number"),
+         "Evaluate a nested arithmetic expression of integers."),
 )
 
 #: Standard task definitions by name.

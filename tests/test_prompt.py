@@ -62,3 +62,15 @@ async def test_token_length_uses_the_local_models_tokenizer():
     await client.aclose()
     assert length.method.startswith("model tokenizer")
     assert 5 <= length.value <= 12
+
+
+def test_a_prompt_record_round_trips_and_a_bad_one_names_its_field():
+    from promptopt.records import RecordError
+
+    prompt = Prompt("Do it.", (FewShot("1", "x"),))
+    assert prompt.to_dict() == {"instruction": "Do it.", "examples": [{"input": "1", "output": "x"}]}
+    assert Prompt.from_dict({"instruction": "Do it.", "examples": [{"input": "1", "output": "x", "note": 0}]}) == prompt
+    with pytest.raises(RecordError, match=r"^prompt: examples.0.output: Field required$"):
+        Prompt.from_dict({"instruction": "Do it.", "examples": [{"input": "1"}]}, where="prompt")
+    with pytest.raises(RecordError, match=r"^prompt: a prompt needs a non-empty instruction"):
+        Prompt.from_dict({"instruction": " "}, where="prompt")

@@ -7,27 +7,13 @@ directory, resumable), ``report`` writes CSV, a markdown table and a plot; ``cli
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from promptopt._lazy import lazy_exports
-
-__all__ = ["BenchPlan", "BenchResult", "BenchSettings", "Cell", "CellResult", "arun_benchmark", "run_benchmark",
-           "write_report"]
+from promptopt._lazy import exported_names, lazy_exports
 
 _WHERE = {
-    "BenchPlan": "promptopt.benchmark.plan",
-    "BenchSettings": "promptopt.benchmark.plan",
-    "Cell": "promptopt.benchmark.plan",
-    "BenchResult": "promptopt.benchmark.harness",
-    "CellResult": "promptopt.benchmark.harness",
-    "arun_benchmark": "promptopt.benchmark.harness",
-    "run_benchmark": "promptopt.benchmark.harness",
-    "write_report": "promptopt.benchmark.report",
+    "promptopt.benchmark.harness": ("BenchResult", "CellResult", "arun_benchmark", "run_benchmark"),
+    "promptopt.benchmark.plan": ("BenchPlan", "BenchSettings", "Cell"),
+    "promptopt.benchmark.report": ("write_report",),
 }
 
-if TYPE_CHECKING:
-    from promptopt.benchmark.harness import BenchResult, CellResult, arun_benchmark, run_benchmark
-    from promptopt.benchmark.plan import BenchPlan, BenchSettings, Cell
-    from promptopt.benchmark.report import write_report
-
+__all__ = exported_names(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

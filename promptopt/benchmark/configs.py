@@ -7,7 +7,6 @@ sampling apart from its token cap.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from promptopt.benchmark.plan import BenchSettings
@@ -16,39 +15,16 @@ from promptopt.llm.records import Sampling
 #: Downstream sampling of every cell and of test scoring (spec §8), unless --max-tokens caps it.
 DOWNSTREAM = Sampling(temperature=0.1, top_p=0.9, max_tokens=256)
 
-#: Settings that some optimizers call by another name: OPRO's proposals per step are its offspring.
-ALIASES = {"offspring": {"opro": "proposals"}}
-
-
 def available_optimizers() -> tuple[str, ...]:
-    from promptopt.optimization import OPTIMIZERS
+    from promptopt.optimizers.registry import OPTIMIZERS
 
-    return tuple(OPTIMIZERS)
-
-
-def config_class(optimizer: str) -> type:
-    """The config dataclass that ``aoptimize(optimizer=...)`` expects."""
-    from promptopt.optimization import config_class as registered
-
-    return registered(optimizer)
+    return OPTIMIZERS
 
 
 def config_for(optimizer: str, settings: BenchSettings) -> Any:
-    """The optimizer's default config with every shared setting it has a field for."""
-    cls = config_class(optimizer)
-    base = cls()
-    fields = {f.name for f in dataclasses.fields(cls)}
-    changes: dict[str, Any] = {}
-    for name in ("population", "offspring", "dev_size", "block_size", "max_shots", "renderer"):
-        value = getattr(settings, name)
-        target = ALIASES.get(name, {}).get(optimizer, name)
-        if value is not None and target in fields:
-            changes[target] = value
-    if "sampling" in fields:
-        changes["sampling"] = dataclasses.replace(DOWNSTREAM, max_tokens=settings.max_tokens or DOWNSTREAM.max_tokens)
-    if "meta_sampling" in fields and settings.meta_max_tokens is not None:
-        changes["meta_sampling"] = dataclasses.replace(base.meta_sampling, max_tokens=settings.meta_max_tokens)
-    return dataclasses.replace(base, **changes)
+    """The optimizer's default config with every shared setting it has (the one mapping of
+    :meth:`~promptopt.settings.SearchOptions.config_for`), scoring with :data:`DOWNSTREAM`."""
+    return settings.config_for(optimizer, downstream=DOWNSTREAM)
 
 
 def downstream_of(config: Any) -> tuple[Sampling, str]:

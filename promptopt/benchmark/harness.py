@@ -298,6 +298,7 @@ class Harness:
         from promptopt.budget import Budget
         from promptopt.llm.cache import ResponseCache
         from promptopt.optimization import aoptimize
+        from promptopt.settings import ModelRoles, OptimizeSettings
 
         directory = cell_dir(self.out, cell)
         task = self.task(cell.task)
@@ -315,11 +316,11 @@ class Harness:
         with _Stopwatch(directory / TIMING_FILE) as watch:
             cache = ResponseCache(cache_path)
             try:
-                result = await aoptimize(
-                    task, model=self.plan.model, meta_model=self.plan.meta_model, optimizer=cell.optimizer,
-                    budget=budget, seed=cell.seed, config=config, initial_prompts=settings["initial_prompts"],
-                    run_dir=run_dir, resume=resume, cache=cache,
-                )
+                result = await aoptimize(task, settings=OptimizeSettings(
+                    models=ModelRoles(self.plan.model, self.plan.meta_model), optimizer=cell.optimizer,
+                    config=config, budget=budget, seed=cell.seed, initial_prompts=settings["initial_prompts"],
+                    run_dir=run_dir, resume=resume,
+                ), cache=cache)
             finally:
                 cache.close()
             wall_s = watch.total

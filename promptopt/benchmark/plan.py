@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from promptopt import jsonio
 from promptopt.bounds import DEFAULT_NO_IMPROVEMENT
 from promptopt.errors import PromptoptError
+from promptopt.settings import SearchOptions
 
 #: Hand-written starting instructions for the shared benchmark tasks (our own wording). They ask
 #: for the bare label: small models rarely write answer tags zero-shot (see ``answer_tags``).
@@ -80,19 +81,12 @@ def load_initial_prompts(path: str | Path) -> dict[str, tuple[str, ...]]:
 
 
 @dataclass(frozen=True)
-class BenchSettings:
-    """Optimizer sizes and sampling every cell shares. None keeps each optimizer's own default;
-    a field applies to every optimizer whose config has a field of that name."""
+class BenchSettings(SearchOptions):
+    """The search options every cell shares (each applied to every optimizer that has it; None
+    keeps each optimizer's own default), and how cells stop and are scored.
 
-    population: int | None = None
-    #: New candidates per generation (CAPO's c, EvoPrompt-GA's children, OPRO's proposals).
-    offspring: int | None = None
-    dev_size: int | None = None
-    block_size: int | None = None
-    max_shots: int | None = None
-    max_tokens: int | None = None
-    meta_max_tokens: int | None = None
-    renderer: str | None = None
+    Its JSON form is part of each cell's identity (a stored cell is reused only if it matches)."""
+
     #: Test examples scored per best prompt (the first N of the test split; None: all).
     test_limit: int | None = None
     #: Stop a cell after this many generations without a better best (as ``aoptimize`` does for
@@ -106,15 +100,12 @@ class BenchSettings:
 
     def __post_init__(self) -> None:
         for name in ("population", "offspring", "dev_size", "block_size", "max_tokens", "meta_max_tokens", "test_limit",
-                     "no_improvement"):
+                     "no_improvement", "max_blocks"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.max_shots is not None and self.max_shots < 0:
             raise ValueError(f"max_shots must be >= 0, got {self.max_shots}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

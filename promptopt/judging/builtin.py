@@ -4,21 +4,21 @@ The task layer knows nothing of judging: these tasks reach ``promptopt.tasks.loa
 ``promptopt tasks`` through the ``promptopt.tasks`` entry-point group (declared in pyproject.toml),
 the same way a plugin package adds its tasks. A judge-scored task still has a metric (a
 reference check), so held-out scores need no judge; :meth:`JudgedTask.setup` says how the
-optimizer's judge is built. Loading imports a task's module only then.
+optimizer's judge is built (``judge_setup_for`` finds it through the registry too). Loading
+imports a task's module only then.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from promptopt.judging.judge_setup import JudgeSetup
     from promptopt.tasks.task import Task
 
-__all__ = ["BRIEF_SUMMARY", "JUDGED_TASKS", "JudgedTask"]
+__all__ = ["BRIEF_SUMMARY", "JudgedTask"]
 
 
 @dataclass(frozen=True)
@@ -47,5 +47,3 @@ BRIEF_SUMMARY = JudgedTask(
     dev_size=48,
     test_size=24,
 )
-
-JUDGED_TASKS: Mapping[str, JudgedTask] = MappingProxyType({task.name: task for task in (BRIEF_SUMMARY,)})

@@ -4,8 +4,9 @@ A task is judge-scored when it carries a judge (the task's ``judge`` hook). Its 
 says how to build that judge: the initial rubric (default: one item written from the task
 description), a frozen validation rubric (the held-out evaluator and the anchors' grader),
 whether the judge sees the references, the guards' bounds and language, and the anchors for the
-acceptance gate. Built-in judge-scored tasks declare their setup in :mod:`promptopt.judging.builtin`;
-any other task gets the default setup.
+acceptance gate. A judge-scored task provider (an entry point of the ``promptopt.tasks`` group with
+``answer_format="judge"``, such as those of :mod:`promptopt.judging.builtin`) declares its setup
+with ``setup()``; any other task gets the default setup.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from promptopt.judging.builtin import JUDGED_TASKS
 from promptopt.judging.gate import Anchor
 from promptopt.judging.guards import GuardConfig
 from promptopt.judging.judge import RubricJudge
 from promptopt.judging.rubric import Rubric
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
+from promptopt.tasks.registry import provided_tasks
 
 if TYPE_CHECKING:
     from promptopt.tasks.records import Example
@@ -44,9 +45,15 @@ class JudgeSetup:
 
 
 def judge_setup_for(task: Task) -> JudgeSetup:
-    """The registered setup of a built-in judge-scored task, else the default one."""
-    entry = JUDGED_TASKS.get(task.name)
-    return entry.setup() if entry is not None else JudgeSetup()
+    """The setup its judge-scored provider declares, else the default one.
+
+    Found through the task registry, not by importing the providers: they build a JudgeSetup, so
+    they depend on this module and not the other way round.
+    """
+    provider = provided_tasks().get(task.name)
+    if provider is not None and provider.answer_format == "judge" and callable(getattr(provider, "setup", None)):
+        return provider.setup()  # type: ignore[attr-defined,no-any-return]
+    return JudgeSetup()
 
 
 def build_judge(

@@ -390,11 +390,7 @@ class _Attempts:
         """Account for one attempt that ended in ``error``."""
         self.sent += error.sent
         if error.usage is not None:
-            usage = self.failed_usage
-            self.failed_usage = Usage(
-                usage.prompt_tokens + error.usage.prompt_tokens,
-                usage.completion_tokens + error.usage.completion_tokens,
-            )
+            self.failed_usage += error.usage
 
 
 async def _with_timeout(awaitable, seconds: float):  # noqa: ANN001, ANN202

@@ -11,8 +11,8 @@ the ledger agrees with what the server saw. A request whose every attempt was re
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterable, Mapping
 
 from promptopt.llm.records import ChatResponse, Usage
 
@@ -69,6 +69,52 @@ class RoleUsage:
         }
         return RoleUsage(**summed, usd=usd)
 
+    @classmethod
+    def sum(cls, rows: Iterable["RoleUsage"]) -> "RoleUsage":
+        """All ``rows`` added up (none: zero usage)."""
+        total = cls()
+        for row in rows:
+            total = total + row
+        return total
+
+    def share(self, count: int) -> "RoleUsage":
+        """One of ``count`` equal parts of the requests and tokens, rounded up: an estimate of
+        one more unit's cost that does not undershoot."""
+        return RoleUsage(requests=-(-self.requests // count), prompt_tokens=-(-self.prompt_tokens // count),
+                         completion_tokens=-(-self.completion_tokens // count))
+
+    @classmethod
+    def charged(
+        cls,
+        response: ChatResponse,
+        usd: float | None = None,
+        *,
+        sent: int | None = None,
+        failed_usage: Usage | None = None,
+    ) -> "RoleUsage":
+        """What one logical request that went to the backend costs (see :meth:`UsageLedger.record`)."""
+        sent = response.attempts if sent is None else sent
+        failed = failed_usage or Usage()
+        tokens = response.usage + failed
+        return cls(
+            requests=sent,
+            asked=1,
+            retries=max(0, sent - 1),
+            prompt_tokens=tokens.prompt_tokens,
+            completion_tokens=tokens.completion_tokens,
+            retry_tokens=failed.total_tokens,
+            estimated_token_responses=int(response.usage.estimated),
+            errors=int(not response.ok),
+            latency_s=response.latency_s,
+            usd=usd,
+        )
+
+
+def add_roles(*usages: Mapping[str, RoleUsage]) -> dict[str, RoleUsage]:
+    """Per-role sums of several per-role usages (a role missing from one counts as zero there)."""
+    roles = dict.fromkeys(role for usage in usages for role in usage)
+    return {role: RoleUsage.sum(usage.get(role, RoleUsage()) for usage in usages) for role in roles}
+
 
 class UsageLedger:
     """Accumulates :class:`RoleUsage` per role; safe to share between clients and threads."""
@@ -92,30 +138,15 @@ class UsageLedger:
         every attempt did). ``failed_usage``: tokens the server reported for the attempts that
         failed; they are charged like any other (``usd`` must include their price).
         """
-        sent = response.attempts if sent is None else sent
-        failed = failed_usage or Usage()
-        with self._lock:
-            row = self._roles.get(role, RoleUsage())
-            self._roles[role] = replace(
-                row,
-                requests=row.requests + sent,
-                asked=row.asked + 1,
-                retries=row.retries + max(0, sent - 1),
-                prompt_tokens=row.prompt_tokens + response.usage.prompt_tokens + failed.prompt_tokens,
-                completion_tokens=row.completion_tokens
-                + response.usage.completion_tokens
-                + failed.completion_tokens,
-                retry_tokens=row.retry_tokens + failed.total_tokens,
-                estimated_token_responses=row.estimated_token_responses + response.usage.estimated,
-                errors=row.errors + (not response.ok),
-                latency_s=row.latency_s + response.latency_s,
-                usd=row.usd if usd is None else (row.usd or 0.0) + usd,
-            )
+        self.add(role, RoleUsage.charged(response, usd, sent=sent, failed_usage=failed_usage))
 
     def record_hit(self, role: str, count: int = 1) -> None:
+        self.add(role, RoleUsage(cache_hits=count))
+
+    def add(self, role: str, usage: RoleUsage) -> None:
+        """Add ``usage`` to ``role``'s row: the one way a row grows."""
         with self._lock:
-            row = self._roles.get(role, RoleUsage())
-            self._roles[role] = replace(row, cache_hits=row.cache_hits + count)
+            self._roles[role] = self._roles.get(role, RoleUsage()) + usage
 
     def role(self, role: str) -> RoleUsage:
         with self._lock:
@@ -127,7 +158,4 @@ class UsageLedger:
 
     def total(self) -> RoleUsage:
         """All roles added up."""
-        total = RoleUsage()
-        for row in self.snapshot().values():
-            total = total + row
-        return total
+        return RoleUsage.sum(self.snapshot().values())

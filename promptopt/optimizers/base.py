@@ -2,10 +2,11 @@
 
 :class:`Optimizer` runs the loop (data, initialization, generations until a stop condition fires,
 evidence completion, artifacts, summary) and owns what must behave the same for every optimizer
-so that runs compare fairly: the run journal, the budget guard and its carried spend ledger, the
-candidate registry (deduplicated, with token lengths), scoring on dev blocks through the LLM
-layer, the Pareto front and the artifacts. A subclass implements :meth:`Optimizer.initialize`
-(build and score the first population) and :meth:`Optimizer.step` (one generation).
+so that runs compare fairly: the run journal, the budget guard (on the spend carried across
+sessions, see :mod:`promptopt.spend`), the candidate registry (deduplicated, with token lengths),
+scoring on dev blocks through the LLM layer, the Pareto front and the artifacts. A subclass
+implements :meth:`Optimizer.initialize` (build and score the first population) and
+:meth:`Optimizer.step` (one generation).
 
 Resuming re-executes the run with the same seed: every LLM call made before answers from the
 response cache, the journal is checked event by event (:meth:`promptopt.runs.RunDir.record`), and
@@ -34,6 +35,7 @@ from promptopt.optimizers.pareto import FrontPoint, pareto_front
 from promptopt.prompt import Prompt
 from promptopt.racing import ScoreBook, make_blocks
 from promptopt.runs import RunDir
+from promptopt.spend import CarriedSpend, ReplayGuard
 from promptopt.stats import Estimate, mean_interval
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
@@ -135,26 +137,6 @@ class OptimizationResult:
         return summary_of(self)
 
 
-#: Journal events that record a budget stop at a batch that was never sent.
-_BUDGET_STOPS = ("stop", "evidence_incomplete")
-
-
-class _CarriedLedger:
-    """The ledger a budget sees: this process's spend plus what earlier sessions of the same run
-    had spent by the point the run has reached (answers replayed from the cache are free now but
-    were paid for then). ``offset`` gives that earlier spend."""
-
-    def __init__(self, ledger: Any, offset: Callable[[], Mapping[str, RoleUsage]]) -> None:
-        self.ledger = ledger
-        self.offset = offset
-
-    def snapshot(self) -> dict[str, RoleUsage]:
-        now = self.ledger.snapshot()
-        carried = self.offset()
-        roles = set(now) | set(carried)
-        return {role: carried.get(role, RoleUsage()) + now.get(role, RoleUsage()) for role in roles}
-
-
 class Optimizer(ABC):
     """The loop every optimizer runs; subclasses implement :meth:`initialize` and :meth:`step`.
 
@@ -218,9 +200,11 @@ class Optimizer(ABC):
         #: Rules and memory every meta proposal goes through (rules get the data in run()).
         self.proposals = ProposalGuard()
         self.proposal_stats = ProposalStats()
-        self._stored_spend = self._stored_spend_notes()
-        self.spend_view = _CarriedLedger(downstream.ledger, self._carried_spend)
+        #: What the budget and the summary see: this session's spend plus earlier sessions'.
+        self.spend_view = CarriedSpend(downstream.ledger, run_dir)
         self.guard = BudgetGuard(self.budget, self.spend_view, run_dir=run_dir.path if run_dir else None)
+        #: The check the clients make before every batch while the run searches.
+        self.batch_check = ReplayGuard(self.guard, run_dir)
         self._started = time.monotonic()
 
     # -- what a subclass provides ----------------------------------------------------------------
@@ -287,33 +271,6 @@ class Optimizer(ABC):
     def _record(self, event: str, **fields: Any) -> None:
         if self.run_dir is not None:
             self.run_dir.record(event, **fields)
-
-    def _stored_spend_notes(self) -> list[tuple[int, dict[str, Any]]]:
-        """(seq, cumulative usage) of the spend notes earlier sessions of this run wrote."""
-        if self.run_dir is None:
-            return []
-        return [
-            (int(e["seq"]), e["usage"])
-            for e in self.run_dir.events()
-            if e.get("event") == "spend" and e.get("note") is True
-        ]
-
-    def _carried_spend(self) -> dict[str, RoleUsage]:
-        """Earlier sessions' spend at the point this run has reached: while the journal is being
-        replayed, the last note before the next stored decision; afterwards, the last note."""
-        if not self._stored_spend or self.run_dir is None:
-            return {}
-        upcoming = self.run_dir.replay_next
-        limit = None if upcoming is None else int(upcoming["seq"])
-        usable = [usage for seq, usage in self._stored_spend if limit is None or seq < limit]
-        # from_dict: notes written before a field existed (``retries``) still load.
-        return {role: RoleUsage.from_dict(values) for role, values in (usable[-1] if usable else {}).items()}
-
-    def _note_spend(self) -> None:
-        # While replaying, the stored notes already say what was spent up to here.
-        if self.run_dir is not None and not self.run_dir.replaying:
-            usage = {role: asdict(u) for role, u in self.spend_view.snapshot().items()}
-            self.run_dir.note("spend", generation=self.generation, usage=usage)
 
     def _progress(self, phase: str, eliminated: int = 0) -> None:
         if self.on_progress is None:
@@ -468,7 +425,7 @@ class Optimizer(ABC):
     async def run(self) -> OptimizationResult:
         """Initialize, run generations until a stop condition fires, then finish: final ranking
         on equal evidence, artifacts, summary and plot."""
-        self._guard_clients(self.guard)
+        self.batch_check.install(self._guarded_clients())
         stop_reason = "finished"
         try:
             self._prepare_data()
@@ -504,45 +461,31 @@ class Optimizer(ABC):
                     best_score=round(new_best, 6),
                     improved=improved,
                 )
-                self._note_spend()
+                self.spend_view.note(self.generation)
         except BudgetExhausted as exc:
             stop_reason = exc.reason
         if not self.population or not self.book.blocks_of(self.population[0]):
-            self._guard_clients(None)
+            self.batch_check.uninstall(self._guarded_clients())
             raise BudgetExhausted(
                 f"the run stopped before the initial population was scored ({stop_reason}): "
                 "raise the budget"
             )
         # The spend up to the stop is noted before it: a resumed run with a raised budget drops
         # the stop and everything after it, and must still carry this session's whole spend.
-        self._note_spend()
+        self.spend_view.note(self.generation)
         self._record("stop", generation=self.generation, reason=stop_reason)
         try:
             await self._complete_evidence()
         except BudgetExhausted as exc:
             self._record("evidence_incomplete", reason=exc.reason)
         finally:
-            self._guard_clients(None)
-        self._note_spend()
+            self.batch_check.uninstall(self._guarded_clients())
+        self.spend_view.note(self.generation)
         return self._finish(stop_reason)
 
-    def _guard_clients(self, guard: BudgetGuard | None) -> None:
-        """Budget checks before every batch, on both endpoints (they may be different servers)."""
-        check = None if guard is None else self._check_batch
-        self.downstream.set_guard(check)
-        self.meta.set_guard(check)
-
-    def _check_batch(self, role: str, n_requests: int) -> None:
-        """The budget check before a batch is sent; replay-aware.
-
-        A budget stop happens at the first batch that would be sent once the limit is reached;
-        that batch was never answered, so a replay reaches it as its first uncached batch: if the
-        journal stopped the run there, stop again with the stored reason.
-        """
-        upcoming = self.run_dir.replay_next if self.run_dir is not None else None
-        if upcoming is not None and upcoming.get("event") in _BUDGET_STOPS:
-            raise BudgetExhausted(str(upcoming.get("reason")))
-        self.guard(role, n_requests)
+    def _guarded_clients(self) -> list[LLMClient]:
+        """The clients the budget check goes on; a subclass with more endpoints adds them."""
+        return [self.downstream, self.meta]
 
     async def _complete_evidence(self) -> None:
         """Score the final population on every block of full evidence, then rank it on that equal

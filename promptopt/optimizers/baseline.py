@@ -83,11 +83,7 @@ class ZeroShotBaseline(Optimizer):
         for role, row in self.spend_view.snapshot().items():
             count = row.requests if role == self.meta.role else len(self.candidates)
             if count > 0:
-                cost[role] = RoleUsage(
-                    requests=-(-row.requests // count),
-                    prompt_tokens=-(-row.prompt_tokens // count),
-                    completion_tokens=-(-row.completion_tokens // count),
-                )
+                cost[role] = row.share(count)
         return cost
 
     def _affordable(self, wanted: int) -> int:

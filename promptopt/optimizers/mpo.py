@@ -29,13 +29,6 @@ from promptopt.evaluation import EvalResult, evaluate
 from promptopt.judging.canaries import build_canaries
 from promptopt.judging.gate import Anchor, anchor_agreement, check_canaries
 from promptopt.judging.judge import RubricJudge
-from promptopt.judging.refine import (
-    JudgedOutput,
-    MetaStepResult,
-    RefineConfig,
-    RubricRefiner,
-    sample_for_analysis,
-)
 from promptopt.judging.rubric import Rubric, rubric_path
 from promptopt.judging.judge_setup import (
     JudgeSetup,
@@ -48,6 +41,13 @@ from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.base import OptimizationResult, Optimizer, summary_of
 from promptopt.optimizers.capo import CAPO, CAPOConfig
+from promptopt.optimizers.rubric_step import (
+    JudgedOutput,
+    MetaStepResult,
+    RefineConfig,
+    RubricRefiner,
+    sample_for_analysis,
+)
 from promptopt.racing import ScoreBook, make_blocks
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
@@ -186,12 +186,9 @@ class EvolvingRubric(Optimizer):
             path = path.parent / "refused" / path.name
         rubric.save(path)
 
-    def _guard_clients(self, guard: Any) -> None:
-        super()._guard_clients(guard)
-        check = None if guard is None else self._check_batch
-        for client in (self.judge.client, self.meta_judge, self.heldout_client):
-            if client is not None:
-                client.set_guard(check)
+    def _guarded_clients(self) -> list[Any]:
+        judges = (self.judge.client, self.meta_judge, self.heldout_client)
+        return super()._guarded_clients() + [client for client in judges if client is not None]
 
     # -- data ----------------------------------------------------------------------------------
     def _prepare_data(self) -> None:

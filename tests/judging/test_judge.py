@@ -132,3 +132,22 @@ async def test_a_failed_judge_request_is_sent_once_more_whole(server_factory, cl
     [verdict] = await build_judge(task, client).with_rubric(rubric).verdicts(["A summary."], [task.dev[0]])
     assert verdict.ok and verdict.attempts == 2 and verdict.reward == 0.5
     assert calls == [1] and server.stats().requests_total == 2  # the 500 never reached the policy
+
+
+def test_verdicts_and_gate_decisions_keep_their_journal_layout():
+    from promptopt.judging.gate import GateCheck, GateConfig, GateDecision
+    from promptopt.judging.judge import ItemScore, Verdict
+
+    verdict = Verdict(2 / 3, 2, (ItemScore("a", 3, 4, "why"),), attempts=1).to_dict()
+    assert verdict == {"reward": 0.666667, "rubric_version": 2,
+                       "items": [{"name": "a", "score": 3, "max": 4, "rationale": "why", "clipped": False}],
+                       "guard": None, "error": None, "attempts": 1}
+    checks = (GateCheck("shape", True, "ok", 3.0), GateCheck("anchors", False, "dropped", 0.1234567891),
+              GateCheck("canaries", False, "skipped", skipped=True))
+    decision = GateDecision(4, checks).to_dict()
+    assert list(decision) == ["candidate_version", "accepted", "reasons", "checks"]
+    assert decision["accepted"] is False and decision["reasons"] == ["anchors: dropped", "canaries: skipped"]
+    assert [c["value"] for c in decision["checks"]] == [3.0, 0.123457, None]
+    assert list(decision["checks"][0]) == ["name", "passed", "detail", "value", "skipped"]
+    assert GateConfig().to_dict() == {"min_items": 3, "max_items": 12, "max_item_chars": 300, "max_total_chars": 2400,
+                                      "canary_threshold": 0.35, "agreement_tolerance": 0.0, "leak_words": 6}

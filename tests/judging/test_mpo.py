@@ -12,7 +12,7 @@ from promptopt.judging import brief_summary
 from promptopt.budget import Budget
 from promptopt.evaluation import evaluate
 from promptopt.judging.gate import GateConfig
-from promptopt.judging.refine import JudgedOutput, RefineConfig, RubricRefiner
+from promptopt.optimizers.rubric_step import JudgedOutput, RefineConfig, RubricRefiner
 from promptopt.judging.judge_setup import build_judge
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.records import Sampling

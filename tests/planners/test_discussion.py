@@ -33,7 +33,7 @@ async def test_consensus_in_round_one(server_factory, client_for) -> None:
     assert result.consensus is True and result.rounds == 1
     assert result.plan.version == 1
     assert {s.agent for s in result.plan.subtasks} == set(team)
-    calls = {m: row.calls for m, row in llm.costs.modules.items() if row.calls}
+    calls = {m: row["calls"] for m, row in llm.costs.to_dict()["modules"].items() if row["calls"]}
     assert calls == {"draft": 1, "critique": 2}  # both evaluators, once; no revision
     assert result.messages == 3 and result.characters == sum(len(e["reply"]) for e in llm.transcript)
     # the two critiques were sent together: both entries exist before either reply is read
@@ -49,7 +49,7 @@ async def test_no_consensus_after_three_rounds_keeps_the_last_revision(server_fa
     result = await discuss(llm, designer="Bob", team=team, views=views, limits=DiscussionLimits(rounds=3))
     assert result.consensus is False and result.rounds == 3
     assert result.plan.rationale == "revision 3"
-    assert [llm.costs.modules[m].calls for m in ("draft", "critique", "revise")] == [1, 3, 3]
+    assert [llm.costs.spend(m).requests for m in ("draft", "critique", "revise")] == [1, 3, 3]
     assert llm.costs.modules["draft"].rounds == 3
     assert [e["module"] for e in result.log] == ["draft", "critique", "revise"] * 1 + ["critique", "revise"] * 2
     # the designer saw the evaluator's objection when revising

@@ -72,18 +72,21 @@ async def test_module_costs_add_up_to_the_ledger(server_factory, fast_retry) -> 
     talk = connect(f"openai:test-model@{server_factory(policy=_talkative_coela()).base_url}", cache=None,
                    ledger=ledger, retry=fast_retry)
     coela = await run_planner_episode(TEST24[1], PlannerConfig(agents="coela"), talk, 0)
-    books = [CostBook.from_dict(r["costs"]) for r in (capo, coela)]
-    total = CostBook()
-    for b in books:
-        total.merge(b)
-    used = {m for m in MODULES if total.modules[m].calls}
+    def both(module: str, key: str) -> int:
+        return sum(r["costs"]["modules"][module][key] for r in (capo, coela))
+
+    used = {m for m in MODULES if both(m, "calls")}
     assert used == set(MODULES)  # every module was exercised
     for m in MODULES:
         row = ledger.role(ledger_role(m))
         assert (row.requests, row.prompt_tokens, row.completion_tokens) == (
-            total.modules[m].calls, total.modules[m].prompt_tokens, total.modules[m].completion_tokens), m
+            both(m, "calls"), both(m, "prompt_tokens"), both(m, "completion_tokens")), m
     grand = ledger.total()
-    assert grand.requests == total.total().calls and grand.total_tokens == total.total().tokens > 0
+    totals = [r["costs"]["total"] for r in (capo, coela)]
+    assert grand.requests == sum(t["calls"] for t in totals)
+    assert grand.total_tokens == sum(t["tokens"] for t in totals) > 0
+    for r in (capo, coela):  # a module row and the total have one shape
+        assert set(r["costs"]["total"]) == set(r["costs"]["modules"]["act"])
     assert capo["costs"]["total"]["calls"] == len(capo["transcript"])
     assert coela["costs"]["modules"]["message"]["messages"] == 2 == coela["metrics"]["stats"]["messages"]
     # discussion texts are counted where they were said; the meeting charge is by the policy
@@ -174,3 +177,20 @@ def test_the_plan_example_gives_every_teammate_a_subtask() -> None:
     example = json.loads(text.rsplit("in this form:\n", 1)[1])
     assert [s["agent"] for s in example["subtasks"]] == ["Alice", "Bob", "Cara"]
     assert len({s["id"] for s in example["subtasks"]}) == 3
+
+
+async def test_concurrent_episodes_on_one_client_keep_their_own_costs_and_call_caps(server_factory, client_for) -> None:
+    client = client_for(server_factory(policy=llm_world.good_planner()))
+    config = PlannerConfig(agents="capo", max_llm_calls=7)
+    together = await run_suite(TEST24[:3], [0], config, client, concurrency=3)
+    for record in together:  # each episode's own view: its calls, capped at its own limit
+        assert record["costs"]["total"]["calls"] == len(record["transcript"]) == 7
+        assert record["costs"]["fallbacks"]["act.budget"] > 0
+    totals = [r["costs"]["total"] for r in together]
+    assert client.ledger.total().requests == sum(t["calls"] for t in totals)
+    assert client.ledger.total().total_tokens == sum(t["tokens"] for t in totals)
+    alone_client = client_for(server_factory(policy=llm_world.good_planner()))
+    alone = await run_planner_episode(TEST24[1], config, alone_client, 0)
+    assert json.dumps(replayable(alone), sort_keys=True) == json.dumps(replayable(together[1]), sort_keys=True)
+    await client.aclose()
+    await alone_client.aclose()

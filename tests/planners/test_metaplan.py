@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from promptopt.planners.execution import match_step, parse_choice
 from promptopt.planners.metaplan import MetaPlan, Subtask, default_plan, parse_critique, parse_metaplan
 
@@ -97,3 +99,27 @@ def test_plan_steps_match_available_actions_exactly_or_not_at_all() -> None:
     assert match_step("go to the Kitchen and look", ACTIONS) is None
     assert match_step("send a message: I take the Office", ACTIONS) == "send a message: I take the Office"
     assert match_step("send a message: <text>", ACTIONS) is None
+
+
+def test_records_keep_the_layout_episode_files_were_written_in() -> None:
+    from promptopt.planners.adaptation import ProgressEvent
+    from promptopt.planners.discussion import DiscussionResult
+    from promptopt.planners.environments import Event
+    from promptopt.planners.metaplan import Critique
+    from promptopt.records import RecordError
+
+    plan = MetaPlan((Subtask("s1", "Alice", "a", ("go to Kitchen",), "done"),), "r", 2)
+    subtask = {"id": "s1", "agent": "Alice", "goal": "a", "steps": ["go to Kitchen"], "status": "done"}
+    assert plan.to_dict() == {"version": 2, "rationale": "r", "subtasks": [subtask]}
+    assert list(plan.to_dict()) == ["version", "rationale", "subtasks"]
+    assert plan.to_json() == json.dumps({"subtasks": [subtask], "rationale": "r"}, separators=(",", ":"))
+    result = DiscussionResult(plan, None, 1, 2, 3, ({"module": "draft"},)).to_dict()
+    assert list(result) == ["plan", "consensus", "rounds", "messages", "characters", "log"]
+    assert list(result["plan"]) == ["version", "rationale", "subtasks"] and result["log"] == [{"module": "draft"}]
+    assert Critique(False, ("x",)).to_dict() == {"agree": False, "issues": ["x"], "suggested_changes": [], "new_information": []}
+    assert ProgressEvent(3, "Bob", "goal found", "bed").to_dict() == {"tick": 3, "agent": "Bob", "kind": "goal found", "detail": "bed"}
+    event = Event(4, "Bob", "go", "finished", data=(("room", "Office"), ("found", [1, 2])))
+    assert event.to_dict() == {"tick": 4, "agent": "Bob", "action": "go", "kind": "finished", "reason": "",
+                               "data": {"room": "Office", "found": [1, 2]}}
+    with pytest.raises(RecordError, match=r"^MetaPlan: subtasks.0.agent: Field required$"):
+        MetaPlan.from_dict({"subtasks": [{"id": "s1", "goal": "g"}]})

@@ -40,3 +40,22 @@ def test_episode_is_pure_function_of_entry() -> None:
 def test_unknown_suite_names_the_choices() -> None:
     with pytest.raises(ValueError, match="test24"):
         load_suite("test25")
+
+
+def test_a_manifest_of_another_version_or_with_a_bad_field_says_which() -> None:
+    import json
+
+    from promptopt.planners.environments.suites import MANIFEST_VERSION, parse_manifest
+    from promptopt.records import RecordError
+
+    manifest = generate_suite("household10").to_dict()
+    assert list(manifest) == ["name", "version", "description", "episodes"]
+    assert manifest["episodes"][0] == {"id": "household10-00", "mode": "household", "seed": 31000, "horizon": 250}
+    assert parse_manifest(json.dumps(manifest), where="m.json") == generate_suite("household10")
+    with pytest.raises(RecordError, match=rf"^m.json: version: unknown schema version 2 \(this promptopt reads {MANIFEST_VERSION}"):
+        parse_manifest(json.dumps({**manifest, "version": 2}), where="m.json")
+    manifest["episodes"][3]["mode"] = "boat"
+    with pytest.raises(RecordError, match=r"^m.json: episodes.3.mode: Input should be 'transport' or 'household' \(got 'boat'\)"):
+        parse_manifest(json.dumps(manifest), where="m.json")
+    with pytest.raises(RecordError, match=r"^m.json:1:2: not valid JSON"):
+        parse_manifest("{,", where="m.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -68,3 +69,18 @@ def test_json_round_trip() -> None:
     np.testing.assert_array_equal(again.get("a", 2), [0.25, 0.75])
     with pytest.raises(ValueError, match="not a ScoreBook"):
         ScoreBook.from_dict({"format": "other", "version": 1, "scores": {}})
+
+
+def test_a_bad_snapshot_names_the_field() -> None:
+    from promptopt.records import RecordError
+
+    good = {"format": "promptopt.racing.ScoreBook", "version": 1, "scores": {"a": {"0": [1.0]}}}
+    assert ScoreBook.from_dict({k: v for k, v in good.items()}).evaluations == 1  # absent: one per record
+    for bad, message in [
+        ({**good, "version": 2}, "version: unknown schema version 2"),
+        ({**good, "scores": {"a": {"0": ["high"]}}}, "scores.a.0.0: Input should be a valid number"),
+        ({**good, "scores": {"a": {"-1": [1.0]}}}, "scores.a.-1: block index must be >= 0"),
+        ({**good, "evaluations": "many"}, "evaluations: Input should be a valid integer"),
+    ]:
+        with pytest.raises(RecordError, match=f"^journal: {re.escape(message)}"):
+            ScoreBook.from_dict(bad, where="journal")

@@ -1,8 +1,9 @@
 """One meta step: sample judged outputs, propose rubrics, merge, gate; keep the old rubric if refused.
 
 Used by the MPO optimizer between generations and by ``promptopt rubric refine`` on a fixed set of
-outputs. Sampling follows the black-box additions of the spec: the top-scored outputs first (where
-hacks live), then score-stratified ones, then random ones, at most one output per prompt.
+outputs. It drives the rubric operators and judging's gate, so it lives above both, with the
+optimizers. Sampling follows the black-box additions of the spec: the top-scored outputs first
+(where hacks live), then score-stratified ones, then random ones, at most one output per prompt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from promptopt.judging.rubric import Rubric
 from promptopt.judging.judge_setup import JudgeSetup
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
+from promptopt.operators.rubric import GradedOutput, analyze_and_refine, merge_rubrics
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
 
@@ -168,12 +170,6 @@ class RubricRefiner:
 
     async def step(self, judge: RubricJudge, samples: Sequence[JudgedOutput]) -> MetaStepResult:
         """Analysis and refinement per sample, merge, gate. The judge's rubric is the current one."""
-        from promptopt.operators.rubric import (
-            GradedOutput,
-            analyze_and_refine,
-            merge_rubrics,
-        )
-
         current = judge.rubric
         cfg = self.config
 

@@ -1,7 +1,8 @@
 """Refine a rubric on a fixed set of outputs: judge, meta step, gate, re-judge; no prompt search.
 
-The library side of ``promptopt rubric refine``. Every rubric version (accepted or refused) and
-every gate decision go to the run directory when one is given, as in an MPO run.
+The library side of ``promptopt rubric refine``; it drives the meta step, so it sits with the
+optimizers, above judging. Every rubric version (accepted or refused) and every gate decision go
+to the run directory when one is given, as in an MPO run.
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from promptopt.judging.judge import RubricJudge
-from promptopt.judging.outputs import OutputRecord, read_outputs
-from promptopt.judging.refine import (
-    JudgedOutput,
-    RefineConfig,
-    RubricRefiner,
-    sample_for_analysis,
-)
-from promptopt.judging.rubric import Rubric, rubric_path
 from promptopt.judging.judge_setup import build_judge, judge_setup_for, reference_anchors
+from promptopt.judging.outputs import OutputRecord, read_outputs
+from promptopt.judging.rubric import Rubric, rubric_path
+from promptopt.llm.cache import ResponseCache
+from promptopt.optimizers.rubric_step import JudgedOutput, RefineConfig, RubricRefiner, sample_for_analysis
+
+if TYPE_CHECKING:
+    from promptopt.tasks.task import Task
 
 __all__ = ["refine_from_outputs"]
 
@@ -45,7 +45,7 @@ async def _judge_all(judge: RubricJudge, records: list[OutputRecord]) -> list[Ju
 
 
 async def refine_from_outputs(
-    task_name: str,
+    task: Task,
     outputs: str | Path,
     *,
     start_rubric: str | Path | None = None,
@@ -58,17 +58,13 @@ async def refine_from_outputs(
     seed: int = 0,
     out: str | Path | None = None,
     run_dir: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    cache_path: str | Path | None = None,
-    no_cache: bool = False,
+    cache: ResponseCache | None | Literal["default"] = "default",
 ) -> dict[str, Any]:
-    """Run ``rounds`` meta steps on the outputs in ``outputs``; returns a JSON-ready summary."""
-    from promptopt.llm.cache import ResponseCache
+    """Run ``rounds`` meta steps on the outputs in ``outputs``; returns a JSON-ready summary.
+    ``cache`` as for ``connect``: the user's response cache, None for none, or an open one."""
     from promptopt.llm.connection import connect
     from promptopt.runs import RunDir
-    from promptopt.tasks.registry import load_task
 
-    task = load_task(task_name, data_dir=data_dir)
     if out is not None:
         from promptopt.runs import check_output_file
 
@@ -76,7 +72,8 @@ async def refine_from_outputs(
     records = read_outputs(outputs, task)
     setup = judge_setup_for(task)
     start = Rubric.load(start_rubric) if start_rubric is not None else setup.rubric_for(task)
-    cache = None if no_cache else ResponseCache(cache_path)
+    if cache == "default":
+        cache = ResponseCache()
     judge_client = connect(judge_model or model, role="judge", cache=cache, seed=seed)
     meta_spec = meta_judge_model or model
     meta_client = (

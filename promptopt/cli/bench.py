@@ -1,0 +1,138 @@
+"""``promptopt bench``: optimizers × tasks × seeds at one token budget; CSV, table and plot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from promptopt.benchmark.plan import BenchSettings
+from promptopt.cli.app import app, emit_json
+from promptopt.cli.groups import command, group
+from promptopt.cli.inputs import parse_names
+from promptopt.cli.options import BudgetTokens, DataDir, Json, MetaModel, Model, Resume, Seeds, seed_list
+from promptopt.errors import PromptoptError
+
+DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cells of a benchmark: every optimizer on every task with every seed."""
+
+    optimizers: str = DEFAULT_OPTIMIZERS
+    tasks: str = "sst2,subj,agnews"
+    seeds: str = "42,43,44"
+
+
+group(Grid, {
+    "optimizers": Annotated[str, typer.Option("--optimizers", help="Comma-separated optimizer names.")],
+    "tasks": Annotated[str, typer.Option("--tasks", help="Comma-separated task names (see 'promptopt tasks').")],
+    "seeds": Seeds,
+})
+
+
+def _optimizers(value: str) -> tuple[str, ...]:
+    from promptopt.optimizers.registry import OPTIMIZERS
+
+    names = parse_names(value, "--optimizers")
+    for name in names:
+        if name not in OPTIMIZERS:
+            raise typer.BadParameter(f"unknown optimizer '{name}' (available: {', '.join(OPTIMIZERS)})",
+                                     param_hint="--optimizers")
+    return names
+
+
+def _load_tasks(names: tuple[str, ...], data_dir: Optional[Path]) -> dict[str, Any]:
+    from promptopt.tasks.registry import load_task, resolve_data_dir
+
+    directory = resolve_data_dir(data_dir)  # a missing --data-dir is reported as such
+    tasks = {}
+    for name in names:
+        try:
+            tasks[name] = load_task(name, data_dir=directory)
+        except PromptoptError as exc:
+            raise typer.BadParameter(f"task '{name}': {exc}", param_hint="--tasks") from None
+    return tasks
+
+
+@app.command("bench")
+@command
+def bench_command(
+    grid: Grid,
+    budget_tokens: BudgetTokens,
+    settings: BenchSettings,
+    model: Model = "local",
+    meta_model: MetaModel = None,
+    data_dir: DataDir = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: a run directory per cell, CSV, table.md, plot.png.")] = Path("runs/bench"),
+    resume: Resume = False,
+    initial_prompts: Annotated[Optional[Path], typer.Option("--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Compare optimizers: optimizers × tasks × seeds at one token budget; CSV, table and plot.
+
+    Each search option applies to every optimizer of the grid that has it (one of them at least).
+    """
+    import asyncio
+
+    from promptopt.benchmark.harness import Harness
+    from promptopt.benchmark.plan import BenchPlan, load_initial_prompts
+    from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, summary_line, write_report
+    from promptopt.progress import progress_bar
+
+    optimizer_names = _optimizers(grid.optimizers)
+    task_names = parse_names(grid.tasks, "--tasks")
+    seed_values = seed_list(grid.seeds)
+    try:
+        settings.check_applies(optimizer_names)
+        if settings.renderer is not None:
+            from promptopt.prompt import renderer_for
+
+            renderer_for(settings.renderer)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    loaded = _load_tasks(task_names, data_dir)
+    plan = BenchPlan(
+        optimizers=optimizer_names, tasks=task_names, seeds=seed_values, budget_tokens=budget_tokens,
+        model=model or "local", meta_model=meta_model, settings=settings,
+        initial_prompts=load_initial_prompts(initial_prompts) if initial_prompts else {},
+    )
+    harness = Harness(plan, out, tasks=loaded, resume=resume)
+    harness.check_output()
+    total = len(list(plan.cells()))
+    with progress_bar(f"bench: {total} cells", enabled=False if as_json else None) as update:
+        done = 0
+        update(0, total)
+
+        def finished(cell: Any, reused: bool) -> None:
+            nonlocal done
+            done += 1
+            update(done, total)
+            if not as_json:
+                how = "reused" if reused else f"{cell.wall_s:.0f}s"
+                typer.echo(
+                    f"[{done}/{total}] {cell.task} {cell.optimizer} seed {cell.seed}: test {cell.test_score:.3f} "
+                    f"dev {cell.dev_score:.3f} | {cell.prompt_tokens} prompt tokens | {cell.tokens:,} tokens, "
+                    f"{cell.calls} calls | {cell.stop_reason} ({how})",
+                    err=True,
+                )
+
+        result = asyncio.run(harness.run(on_done=finished))
+    if result.stale:
+        typer.echo(
+            f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "
+            f"({', '.join(result.stale[:3])}{', ...' if len(result.stale) > 3 else ''}); "
+            "another --out measures this code",
+            err=True,
+        )
+    files = write_report(result)
+    rows = summarize(result.cells)
+    if as_json:
+        emit_json({**results_json(result, rows), "files": {name: str(path) for name, path in files.items()}})
+        return
+    typer.echo(markdown_table(rows, header=header_of(result)), nl=False)
+    typer.echo(f"files: {', '.join(str(p) for p in files.values())}")
+    typer.echo(summary_line(rows))

@@ -1,0 +1,93 @@
+"""A run's spend across its sessions, and the budget check that sees it.
+
+A resumed run re-executes from the start and the response cache answers what earlier sessions
+paid for: free now, but spent then. So the budget sees the earlier sessions' spend as well, as it
+stood at the point the replay has reached (the journal's spend notes say how much that was), and
+a budget stop journaled by an earlier session, which happened at a batch that was never sent, is
+hit again there with its stored reason instead of sending that batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Iterable, Protocol
+
+from promptopt.budget import BudgetExhausted, BudgetGuard, UsageSource
+from promptopt.llm.ledger import RoleUsage, add_roles
+from promptopt.runs import RunDir
+
+__all__ = ["BUDGET_STOPS", "CarriedSpend", "ReplayGuard"]
+
+#: Journal events that record a budget stop at a batch that was never sent.
+BUDGET_STOPS = ("stop", "evidence_incomplete")
+
+
+class Guarded(Protocol):
+    """A client whose batches a guard checks (``LLMClient``)."""
+
+    def set_guard(self, guard: Any) -> None: ...
+
+
+def _stored_notes(run_dir: RunDir | None) -> list[tuple[int, dict[str, Any]]]:
+    """(seq, cumulative usage) of the spend notes earlier sessions of this run wrote."""
+    if run_dir is None:
+        return []
+    return [(int(e["seq"]), e["usage"]) for e in run_dir.events() if e.get("event") == "spend" and e.get("note") is True]
+
+
+class CarriedSpend:
+    """The usage a run's budget and summary see: this session's ledger plus what earlier sessions
+    had spent by the point the run has reached."""
+
+    def __init__(self, ledger: UsageSource, run_dir: RunDir | None) -> None:
+        self.ledger = ledger
+        self.run_dir = run_dir
+        self._notes = _stored_notes(run_dir)
+
+    def carried(self) -> dict[str, RoleUsage]:
+        """Earlier sessions' spend: while the journal is being replayed, the last note before the
+        next stored decision; afterwards, the last note."""
+        if not self._notes or self.run_dir is None:
+            return {}
+        upcoming = self.run_dir.replay_next
+        limit = None if upcoming is None else int(upcoming["seq"])
+        usable = [usage for seq, usage in self._notes if limit is None or seq < limit]
+        # from_dict: notes written before a field existed (``retries``) still load.
+        return {role: RoleUsage.from_dict(values) for role, values in (usable[-1] if usable else {}).items()}
+
+    def snapshot(self) -> dict[str, RoleUsage]:
+        now = self.ledger.snapshot()
+        return add_roles(self.carried(), now)
+
+    def note(self, generation: int) -> None:
+        """Journal the spend so far as a note; while replaying, the stored notes already say it."""
+        if self.run_dir is not None and not self.run_dir.replaying:
+            usage = {role: asdict(u) for role, u in self.snapshot().items()}
+            self.run_dir.note("spend", generation=generation, usage=usage)
+
+
+class ReplayGuard:
+    """The check a run's clients make before every batch: the budget guard, replay-aware."""
+
+    def __init__(self, guard: BudgetGuard, run_dir: RunDir | None) -> None:
+        self.guard = guard
+        self.run_dir = run_dir
+
+    def __call__(self, role: str, n_requests: int) -> None:
+        """A replay reaches a journaled budget stop as its first uncached batch (that batch was
+        never answered): stop again with the stored reason. Otherwise ask the budget guard."""
+        upcoming = self.run_dir.replay_next if self.run_dir is not None else None
+        if upcoming is not None and upcoming.get("event") in BUDGET_STOPS:
+            raise BudgetExhausted(str(upcoming.get("reason")))
+        self.guard(role, n_requests)
+
+    def install(self, clients: Iterable[Guarded]) -> None:
+        """Check before every batch of each client (they may be different servers)."""
+        for client in clients:
+            client.set_guard(self)
+
+    @staticmethod
+    def uninstall(clients: Iterable[Guarded]) -> None:
+        for client in clients:
+            client.set_guard(None)
+

@@ -1,0 +1,71 @@
+"""A run's spend across sessions (promptopt.spend): what a resumed run's budget sees at each point
+of the replay, and the stored budget stop it reaches again."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from promptopt.budget import Budget, BudgetExhausted, BudgetGuard, CallLimit
+from promptopt.llm.ledger import RoleUsage, UsageLedger
+from promptopt.runs import RunDir
+from promptopt.spend import CarriedSpend, ReplayGuard
+
+FIRST = {"downstream": RoleUsage(requests=3, prompt_tokens=30)}
+SECOND = {"downstream": RoleUsage(requests=5, prompt_tokens=50), "meta": RoleUsage(requests=1)}
+
+
+def _earlier_session(path) -> None:
+    run = RunDir(path)
+    run.record("data", n=1)
+    run.note("spend", generation=0, usage={r: asdict(u) for r, u in FIRST.items()})
+    run.record("generation", generation=1)
+    run.note("spend", generation=1, usage={r: asdict(u) for r, u in SECOND.items()})
+    run.record("stop", generation=1, reason="call budget reached: 6 of 6 requests (all roles)")
+    run.release()
+
+
+def test_carried_spend_is_the_last_note_before_the_next_stored_decision(tmp_path) -> None:
+    _earlier_session(tmp_path)
+    run = RunDir(tmp_path)
+    ledger = UsageLedger()
+    spend = CarriedSpend(ledger, run)
+    assert spend.carried() == {}  # nothing was spent before the first decision
+    run.record("data", n=1)
+    assert spend.carried() == FIRST
+    ledger.add("downstream", RoleUsage(requests=1, prompt_tokens=7))
+    assert spend.snapshot() == {"downstream": RoleUsage(requests=4, prompt_tokens=37)}
+    spend.note(generation=1)  # while replaying the stored notes already say it
+    run.record("generation", generation=1)
+    assert spend.carried() == SECOND
+    assert spend.snapshot()["downstream"] == RoleUsage(requests=6, prompt_tokens=57)
+    run.release()
+
+
+def test_a_replay_stops_again_at_a_stored_budget_stop(tmp_path) -> None:
+    _earlier_session(tmp_path)
+    run = RunDir(tmp_path)
+    spend = CarriedSpend(UsageLedger(), run)
+    check = ReplayGuard(BudgetGuard(Budget([CallLimit(1000)]), spend), run)
+    check("downstream", 4)  # the stored run went on here
+    run.record("data", n=1)
+    run.record("generation", generation=1)
+    with pytest.raises(BudgetExhausted, match="6 of 6 requests"):
+        check("downstream", 4)  # the batch the stored run stopped at: never sent
+    run.release()
+
+
+def test_the_guard_goes_on_every_client_and_comes_off_again(tmp_path) -> None:
+    class Client:
+        guard = None
+
+        def set_guard(self, guard) -> None:
+            self.guard = guard
+
+    clients = [Client(), Client()]
+    check = ReplayGuard(BudgetGuard(Budget(), UsageLedger()), None)
+    check.install(clients)
+    assert all(c.guard is check for c in clients)
+    ReplayGuard.uninstall(clients)
+    assert all(c.guard is None for c in clients)

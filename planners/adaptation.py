@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptopt import records
 from promptopt.planners.environments import Observation
 
 __all__ = ["AdaptationSchedule", "ProgressEvent", "ProgressMonitor"]
@@ -21,7 +22,7 @@ KINDS = ("new target", "new container", "goal found", "subtask done", "subtask i
 
 
 @dataclass(frozen=True)
-class ProgressEvent:
+class ProgressEvent(records.Record):
     tick: int
     agent: str
     kind: str
@@ -29,9 +30,6 @@ class ProgressEvent:
 
     def line(self) -> str:
         return f"tick {self.tick}: {self.agent}: {self.kind}: {self.detail}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tick": self.tick, "agent": self.agent, "kind": self.kind, "detail": self.detail}
 
 
 class ProgressMonitor:

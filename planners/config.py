@@ -6,8 +6,9 @@ Ablations (spec §1): ``plan only`` (a designer's plan, no critique, no adaptati
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from promptopt import records
 
 __all__ = ["LLM_TEAMS", "VARIANTS", "PlannerConfig"]
 
@@ -17,7 +18,7 @@ VARIANTS = {"plan-only": (False, False), "discussion": (True, False), "full": (T
 
 
 @dataclass(frozen=True)
-class PlannerConfig:
+class PlannerConfig(records.Record):
     """Everything that decides what an LLM team does (the run directory stores it for --resume)."""
 
     agents: str = "capo"  # capo | coela | a scripted team name
@@ -73,5 +74,3 @@ class PlannerConfig:
         base = self.variant if self.agents != "capo" else f"capo:{self.variant}"
         return f"{base}:{self.n_agents}a" if self.uses_llm else base
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

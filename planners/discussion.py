@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from promptopt import records
+
 from .costs import CostBook
 from .llmcall import Ask, ModuleLLM
 from .metaplan import Critique, MetaPlan, default_plan, parse_critique, parse_metaplan
@@ -31,17 +33,13 @@ class DiscussionLimits:
 
 
 @dataclass(frozen=True)
-class DiscussionResult:
+class DiscussionResult(records.Record):
     plan: MetaPlan
     consensus: bool | None  # None: nobody was asked (plan only, or a team of one)
     rounds: int
     messages: int
     characters: int
     log: tuple[dict[str, Any], ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan.to_dict(), "consensus": self.consensus, "rounds": self.rounds,
-                "messages": self.messages, "characters": self.characters, "log": list(self.log)}
 
 
 def _read_plan(text: str | None, module: str, team: Sequence[str], costs: CostBook,

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from promptopt import jsonio
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
+from promptopt import jsonio, records
 
 __all__ = [
     "STATUSES",
@@ -35,7 +37,7 @@ OPEN = ("todo", "doing")
 
 
 @dataclass(frozen=True)
-class Subtask:
+class Subtask(records.Record):
     """One part of the plan, owned by exactly one agent."""
 
     id: str
@@ -44,30 +46,29 @@ class Subtask:
     steps: tuple[str, ...] = ()
     status: str = "todo"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "agent": self.agent, "goal": self.goal, "steps": list(self.steps),
-                "status": self.status}
-
     def line(self) -> str:
         steps = "; ".join(self.steps) if self.steps else "-"
         return f"[{self.id}] {self.agent} ({self.status}): {self.goal} | steps: {steps}"
 
 
 @dataclass(frozen=True)
-class MetaPlan:
+class MetaPlan(records.Record):
     """The team's plan; ``version`` grows by one with every accepted revision or adaptation."""
 
     subtasks: tuple[Subtask, ...]
     rationale: str = ""
     version: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "rationale": self.rationale,
-                "subtasks": [s.to_dict() for s in self.subtasks]}
+    @model_serializer(mode="wrap")
+    def _logged(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The episode records' layout: the version first."""
+        data = handler(self)
+        return {"version": data["version"], "rationale": data["rationale"], "subtasks": data["subtasks"]}
 
     def to_json(self) -> str:
-        """The compact JSON a model sees (and is asked to answer in)."""
-        return json.dumps({"subtasks": [s.to_dict() for s in self.subtasks], "rationale": self.rationale},
+        """The compact JSON a model sees (and is asked to answer in): no version."""
+        data = self.to_dict()
+        return json.dumps({"subtasks": data["subtasks"], "rationale": data["rationale"]},
                           ensure_ascii=False, separators=(",", ":"))
 
     def text(self) -> str:
@@ -99,12 +100,6 @@ class MetaPlan:
         rationale = update.rationale or self.rationale
         return MetaPlan(tuple(kept) + tuple(by_id.values()), rationale, self.version + 1)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MetaPlan:
-        subs = tuple(Subtask(str(s["id"]), str(s["agent"]), str(s["goal"]), tuple(s.get("steps", ())),
-                             str(s.get("status", "todo"))) for s in data.get("subtasks", ()))
-        return cls(subs, str(data.get("rationale", "")), int(data.get("version", 0)))
-
 
 def default_plan(agents: Sequence[str], version: int = 0) -> MetaPlan:
     """What the team does without a usable plan: everyone explores and delivers on their own."""
@@ -113,17 +108,13 @@ def default_plan(agents: Sequence[str], version: int = 0) -> MetaPlan:
 
 
 @dataclass(frozen=True)
-class Critique:
+class Critique(records.Record):
     """An evaluator's answer to a plan."""
 
     agree: bool
     issues: tuple[str, ...] = ()
     suggested_changes: tuple[str, ...] = ()
     new_information: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"agree": self.agree, "issues": list(self.issues),
-                "suggested_changes": list(self.suggested_changes), "new_information": list(self.new_information)}
 
 
 @dataclass(frozen=True)

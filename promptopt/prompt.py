@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Callable
 
+from promptopt import records
 from promptopt.llm.records import Message
 
 #: The fixed neutral system message of the paper-compatible renderer.
@@ -22,7 +23,7 @@ NEUTRAL_SYSTEM = "You are a helpful assistant."
 
 
 @dataclass(frozen=True)
-class FewShot:
+class FewShot(records.Record):
     """One demonstration: the rendered input and the output the model should imitate."""
 
     input: str
@@ -30,8 +31,11 @@ class FewShot:
 
 
 @dataclass(frozen=True)
-class Prompt:
-    """A candidate prompt. Its identity (``hash``) covers the instruction and the examples."""
+class Prompt(records.Record):
+    """A candidate prompt. Its identity (``hash``) covers the instruction and the examples.
+
+    Persisted as ``{"instruction", "examples": [{"input", "output"}]}`` (journals, artifacts).
+    """
 
     instruction: str
     examples: tuple[FewShot, ...] = ()
@@ -51,17 +55,6 @@ class Prompt:
 
     def render(self, input_text: str, renderer: str = "paper") -> tuple[Message, ...]:
         return renderer_for(renderer)(self, input_text)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "instruction": self.instruction,
-            "examples": [{"input": e.input, "output": e.output} for e in self.examples],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Prompt":
-        examples = tuple(FewShot(str(e["input"]), str(e["output"])) for e in data.get("examples", ()))
-        return cls(instruction=str(data["instruction"]), examples=examples)
 
 
 def _example_block(example: FewShot) -> str:

@@ -7,14 +7,27 @@ round-trips through JSON so a run journal can restore it on resume.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from promptopt import records
 
 __all__ = ["ScoreBook"]
 
 _FORMAT = "promptopt.racing.ScoreBook"
 _VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Snapshot(records.Record):
+    """A book as JSON: scores by candidate, then by block index (a string key in JSON)."""
+
+    format: str = _FORMAT
+    version: int = _VERSION
+    evaluations: int | None = None  # absent when read: one per (candidate, block) recorded
+    scores: dict[str, dict[int, list[float]]]
 
 
 def _as_scores(cid: str, block: int, scores: Sequence[float]) -> np.ndarray:
@@ -96,27 +109,27 @@ class ScoreBook:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot: block indices become string keys, scores plain float lists."""
-        return {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "evaluations": self.evaluations,
-            "scores": {
-                cid: {str(block): blocks[block].tolist() for block in sorted(blocks)}
-                for cid, blocks in self._scores.items()
-            },
-        }
+        scores = {cid: {b: blocks[b].tolist() for b in sorted(blocks)} for cid, blocks in self._scores.items()}
+        return _Snapshot(evaluations=self.evaluations, scores=scores).to_dict()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ScoreBook":
-        """Rebuild a book written by :meth:`to_dict` (the evaluation counter included)."""
-        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
-            raise ValueError(
-                f"not a ScoreBook snapshot of version {_VERSION}: format={data.get('format')!r}, "
-                f"version={data.get('version')!r}"
-            )
+    def from_dict(cls, data: Any, *, where: str = "ScoreBook snapshot") -> "ScoreBook":
+        """Rebuild a book written by :meth:`to_dict` (the evaluation counter included).
+
+        Raises :class:`~promptopt.records.RecordError` (a ``ValueError``) naming the bad field.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
+            shown = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise records.RecordError(f"{where}: format: not a ScoreBook snapshot ({shown!r})")
+        records.check_schema(data, where=where, known=(_VERSION,), key="version")
+        snapshot = _Snapshot.from_dict(data, where=where)
         book = cls()
-        for cid, blocks in data["scores"].items():
+        for cid, blocks in snapshot.scores.items():
             for block, scores in blocks.items():
-                book.record(cid, int(block), scores)
-        book.evaluations = int(data.get("evaluations", book.evaluations))
+                try:
+                    book.record(cid, block, scores)
+                except ValueError as exc:
+                    raise records.RecordError(f"{where}: scores.{cid}.{block}: {exc}") from None
+        if snapshot.evaluations is not None:
+            book.evaluations = snapshot.evaluations
         return book

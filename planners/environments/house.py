@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 
+from promptopt import records
+
 from . import tuning
 
 __all__ = ["ROOM_NAMES", "House", "make_house"]
@@ -17,7 +19,7 @@ ROOM_NAMES = (
 
 
 @dataclass(frozen=True)
-class House:
+class House(records.Record):
     """Rooms, their grid cells and weighted doors; distances and paths are precomputed."""
 
     rooms: tuple[str, ...]
@@ -76,10 +78,6 @@ class House:
 
     def neighbours(self, room: str) -> tuple[str, ...]:
         return tuple(b for (a, b) in self._door_set if a == room)
-
-    def to_dict(self) -> dict:
-        return {"rooms": list(self.rooms), "cells": [list(c) for c in self.cells],
-                "doors": [list(d) for d in self.doors]}
 
 
 def make_house(rng: random.Random, door_ticks: int | None = None) -> House:

@@ -44,7 +44,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Annotated, Any, Generic, Protocol, Sequence, TypeVar, runtime_checkable
+
+from pydantic import PlainSerializer
+
+from promptopt import records
 
 __all__ = ["Environment", "Event", "Observation", "StepResult", "View", "event_log_hash"]
 
@@ -90,7 +94,7 @@ def _letter(i: int) -> str:
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(records.Record):
     """Something that happened; ``kind`` is e.g. started/finished/failed/interrupted/delivered.
 
     ``reason`` is a sentence an LLM can read when something failed or was interrupted.
@@ -102,7 +106,7 @@ class Event:
     action: str
     kind: str
     reason: str = ""
-    data: tuple[tuple[str, Any], ...] = ()
+    data: Annotated[tuple[tuple[str, Any], ...], PlainSerializer(dict)] = ()  # written as an object
 
     @property
     def ok(self) -> bool:
@@ -113,16 +117,6 @@ class Event:
             if k == key:
                 return v
         return default
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tick": self.tick,
-            "agent": self.agent,
-            "action": self.action,
-            "kind": self.kind,
-            "reason": self.reason,
-            "data": {k: v for k, v in self.data},
-        }
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class Environment(Protocol):
 
 def event_log_hash(events: Iterable[Event]) -> str:
     """sha256 of the canonical JSON of all events: equal hashes mean identical episodes."""
-    payload = json.dumps([e.to_dict() for e in events], sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(records.dump_all(events, Event), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -2,31 +2,38 @@
 
 A manifest lists episodes by seed and task parameters; every episode is a pure function of its
 entry, so a suite is a fixed benchmark. ``generate_suite`` is how the files were made (the tests
-check the shipped files still match it).
+check the shipped files still match it). A manifest's ``version`` is its schema version.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
-from promptopt import jsonio
+from pydantic import SerializerFunctionWrapHandler, model_serializer, model_validator
+
+from promptopt import records
 
 from .household import HouseholdConfig
 from .transport import TransportConfig
 
-__all__ = ["SUITES", "EpisodeSpec", "Suite", "generate_suite", "load_suite"]
+__all__ = ["SUITES", "EpisodeSpec", "Suite", "generate_suite", "load_suite", "parse_manifest"]
 
 SUITES = ("test24", "household10", "dev100")
 MANIFEST_VERSION = 1
+#: An episode entry's own keys; every other key of the entry is a task parameter.
+_OWN = ("id", "mode", "seed")
 
 
 @dataclass(frozen=True)
-class EpisodeSpec:
+class EpisodeSpec(records.Record):
+    """One episode: its world, seed and task parameters (written beside ``id``, ``mode``, ``seed``)."""
+
     id: str
-    mode: str
+    mode: Literal["transport", "household"]
     seed: int
     params: tuple[tuple[str, Any], ...]
 
@@ -34,19 +41,33 @@ class EpisodeSpec:
         p = dict(self.params)
         return TransportConfig(**p) if self.mode == "transport" else HouseholdConfig(**p)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "mode": self.mode, "seed": self.seed, **dict(self.params)}
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "params" not in data:
+            params = tuple(sorted((k, v) for k, v in data.items() if k not in _OWN))
+            return {**{k: data[k] for k in _OWN if k in data}, "params": params}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        return {**{k: data[k] for k in _OWN}, **dict(data["params"])}
 
 
 @dataclass(frozen=True)
-class Suite:
+class Suite(records.Record):
+    """A fixed benchmark: named episodes, shipped as a manifest."""
+
     name: str
     description: str
     episodes: tuple[EpisodeSpec, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": MANIFEST_VERSION, "description": self.description,
-                "episodes": [e.to_dict() for e in self.episodes]}
+    @model_serializer(mode="wrap")
+    def _manifest(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The manifest layout: the schema version after the name."""
+        data = handler(self)
+        return {"name": data.pop("name"), "version": MANIFEST_VERSION, **data}
 
 
 def _transport(eid: str, seed: int, **params: Any) -> EpisodeSpec:
@@ -80,14 +101,15 @@ def load_suite(name: str) -> Suite:
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; suites are {', '.join(SUITES)}")
     text = resources.files(__package__).joinpath("manifests", f"{name}.json").read_text(encoding="utf-8")
-    data = jsonio.loads(text)
-    if data.get("version") != MANIFEST_VERSION:
-        raise ValueError(f"suite {name}: manifest version {data.get('version')} is not {MANIFEST_VERSION}")
-    eps = []
-    for e in data["episodes"]:
-        params = {k: v for k, v in e.items() if k not in ("id", "mode", "seed")}
-        eps.append(EpisodeSpec(e["id"], e["mode"], int(e["seed"]), tuple(sorted(params.items()))))
-    return Suite(data["name"], data["description"], tuple(eps))
+    return parse_manifest(text, where=f"manifests/{name}.json")
+
+
+def parse_manifest(text: str, *, where: str) -> Suite:
+    """The suite of a manifest's text: its schema ``version`` is checked before its fields; a bad
+    one raises :class:`~promptopt.records.RecordError` naming ``where`` and the field."""
+    data = records.parse_json(text, where=where)
+    records.check_schema(data, where=where, known=(MANIFEST_VERSION,), key="version")
+    return Suite.from_dict(data, where=where)
 
 
 def _write_all() -> None:  # python -m promptopt.planners.environments.suites

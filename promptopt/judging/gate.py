@@ -19,6 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
+from promptopt import records
 from promptopt.judging.canaries import Canary
 from promptopt.judging.judge import RubricJudge
 from promptopt.judging.rubric import Rubric
@@ -38,8 +41,8 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class GateConfig:
-    """Thresholds of the gate."""
+class GateConfig(records.Record):
+    """Thresholds of the gate (part of a run's config: ``to_dict`` is compared on resume)."""
 
     min_items: int = 3
     max_items: int = 12
@@ -51,9 +54,6 @@ class GateConfig:
     #: How far the anchor agreement may fall below the current rubric's (0: it must not drop).
     agreement_tolerance: float = 0.0
     leak_words: int = 6
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -67,25 +67,18 @@ class Anchor:
 
 
 @dataclass(frozen=True)
-class GateCheck:
+class GateCheck(records.Record):
+    """One check's verdict, as journaled."""
+
     name: str
     passed: bool
     detail: str
-    value: float | None = None
+    value: records.Rounded | None = None
     skipped: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "detail": self.detail,
-            "value": None if self.value is None else round(self.value, 6),
-            "skipped": self.skipped,
-        }
 
 
 @dataclass(frozen=True)
-class GateDecision:
+class GateDecision(records.Record):
     """Accepted only when every check passed; ``reasons`` lists the failed checks' details."""
 
     candidate_version: int
@@ -102,13 +95,12 @@ class GateDecision:
     def check(self, name: str) -> GateCheck | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidate_version": self.candidate_version,
-            "accepted": self.accepted,
-            "reasons": self.reasons,
-            "checks": [c.to_dict() for c in self.checks],
-        }
+    @model_serializer(mode="wrap")
+    def _journaled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The journal's layout: the outcome and its reasons before the checks."""
+        data = handler(self)
+        return {"candidate_version": data["candidate_version"], "accepted": self.accepted, "reasons": self.reasons,
+                "checks": data["checks"]}
 
 
 def check_shape(rubric: Rubric, config: GateConfig) -> GateCheck:

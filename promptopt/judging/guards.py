@@ -13,7 +13,9 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
+
+from promptopt import records
 
 __all__ = ["LANGUAGES", "GuardConfig", "check_output", "detect_language", "word_count"]
 
@@ -69,7 +71,7 @@ def detect_language(text: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class GuardConfig:
+class GuardConfig(records.Record):
     """What the task declares: word bounds and language (None: not checked)."""
 
     min_words: int = 1
@@ -83,14 +85,6 @@ class GuardConfig:
             raise ValueError(f"guard word bounds are inconsistent: min {self.min_words}, max {self.max_words}")
         if self.language is not None and self.language not in LANGUAGES:
             raise ValueError(f"guard language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "min_words": self.min_words,
-            "max_words": self.max_words,
-            "language": self.language,
-            "echo_ratio": self.echo_ratio,
-        }
 
 
 def _copies(output: str, source: str, ratio: float) -> bool:

@@ -18,9 +18,11 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
-from promptopt import jsonio
+from pydantic import Field
+
+from promptopt import jsonio, records
 from promptopt.judging.guards import GuardConfig, check_output
 from promptopt.judging.rubric import Rubric
 from promptopt.llm.client import LLMClient
@@ -80,34 +82,25 @@ _RETRY = (
 
 
 @dataclass(frozen=True)
-class ItemScore:
+class ItemScore(records.Record):
     """One item's grade; ``clipped`` when the judge's number lay outside [0, max]."""
 
     name: str
     score: int
-    max_score: int
+    max_score: Annotated[int, Field(alias="max")]
     rationale: str = ""
     clipped: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "score": self.score,
-            "max": self.max_score,
-            "rationale": self.rationale,
-            "clipped": self.clipped,
-        }
-
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(records.Record):
     """The judgement of one output under one rubric version.
 
     ``reward`` is in [0, 1]. A guard trip (``guard``) or a judge failure (``error``) has reward 0
     and says so; callers count errors separately rather than mistaking them for a low score.
     """
 
-    reward: float
+    reward: records.Rounded
     rubric_version: int
     items: tuple[ItemScore, ...] = ()
     guard: str | None = None
@@ -117,16 +110,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reward": round(self.reward, 6),
-            "rubric_version": self.rubric_version,
-            "items": [item.to_dict() for item in self.items],
-            "guard": self.guard,
-            "error": self.error,
-            "attempts": self.attempts,
-        }
 
 
 def _as_int(value: Any) -> int | None:

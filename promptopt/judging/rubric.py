@@ -16,10 +16,22 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
-from promptopt import jsonio
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Strict,
+    model_serializer,
+    model_validator,
+)
+
+from promptopt import jsonio, records
 from promptopt.errors import PromptoptError
 
 __all__ = [
@@ -32,6 +44,8 @@ __all__ = [
 ]
 
 RUBRIC_FORMAT = "promptopt.rubric"
+#: The layout of rubric files. Files written so far carry no ``schema_version`` key: absent is 1.
+RUBRIC_SCHEMA = 1
 #: Highest maximum an item may declare: beyond it, integer scores stop meaning anything.
 MAX_ITEM_SCORE = 100
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -43,18 +57,6 @@ class RubricError(PromptoptError, ValueError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class RubricItem:
-    """One criterion: ``name`` (snake_case id), what the judge checks, and the highest score."""
-
-    name: str
-    description: str
-    max_score: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "max": self.max_score}
-
-
 def _slug(text: str) -> str:
     """A snake_case item name from free text ("Names the subject" -> "names_the_subject")."""
     words = re.findall(r"[a-z0-9]+", text.casefold())
@@ -64,15 +66,78 @@ def _slug(text: str) -> str:
     return slug
 
 
+def _item_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("must be a non-empty string")
+    return name.strip() if _NAME.match(name.strip()) else _slug(name)
+
+
+def _words(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must be a non-empty string")
+    return " ".join(text.split())
+
+
+def _some(items: tuple[RubricItem, ...]) -> tuple[RubricItem, ...]:
+    if not items:
+        raise ValueError("a rubric needs at least one item")
+    return items
+
+
+def _explicit_int(value: Any) -> Any:
+    """Models write ``"5"`` and ``5.0`` for 5; anything else must already be an integer."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_MaxScore = Annotated[
+    int,
+    BeforeValidator(_explicit_int),
+    Strict(),
+    Field(ge=1, le=MAX_ITEM_SCORE, validation_alias=AliasChoices("max", "max_score"), serialization_alias="max"),
+]
+#: Any JSON value is read as its text (model answers put numbers and nulls in these fields).
+_Text = Annotated[str, BeforeValidator(str)]
+
+
 @dataclass(frozen=True)
-class Rubric:
+class RubricItem(records.Record):
+    """One criterion: ``name`` (snake_case id), what the judge checks, and the highest score.
+
+    Read from ``{"name", "description", "max"}`` (``max_score`` also accepted; a missing or
+    free-text name becomes a snake_case one; the description's whitespace is collapsed).
+    """
+
+    record_error = RubricError
+
+    name: Annotated[str, AfterValidator(_item_name)]
+    description: Annotated[str, AfterValidator(_words)]
+    max_score: _MaxScore
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        """An item without a name is named after the start of its description."""
+        if isinstance(data, Mapping) and data.get("name") is None:
+            description = data.get("description")
+            return {**data, "name": _slug(description[:40]) if isinstance(description, str) else "item"}
+        return data
+
+
+@dataclass(frozen=True)
+class Rubric(records.Record):
     """A versioned list of items. ``version`` counts from 1; ``parent`` is the version it refines."""
 
-    items: tuple[RubricItem, ...]
-    version: int = 1
-    parent: int | None = None
-    origin: str = "initial"
-    notes: str = ""
+    record_error = RubricError
+
+    items: Annotated[tuple[RubricItem, ...], AfterValidator(_some)]
+    version: Annotated[int, Strict(), Field(ge=1)] = 1
+    parent: Annotated[int, Strict()] | None = None
+    origin: _Text = "initial"
+    notes: _Text = ""
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -84,10 +149,25 @@ class Rubric:
         if self.version < 1:
             raise RubricError(f"rubric version must be >= 1, got {self.version}")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_a_file(cls, data: Any) -> Any:
+        """A rubric read without an origin came from a file."""
+        return {"origin": "file", **data} if isinstance(data, Mapping) else data
+
+    @model_serializer(mode="wrap")
+    def _layout(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The file layout written so far: the format first, the items last."""
+        data = handler(self)
+        items = data.pop("items")
+        return {"format": RUBRIC_FORMAT, **data, "items": items}
+
     # -- identity ------------------------------------------------------------------------------
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """Hash of the items only (not the version): two versions with equal items are equal."""
+        """Hash of the items only (not the version): two versions with equal items are equal.
+
+        Computed once per rubric: the judge keys every verdict by it."""
         blob = json.dumps([i.to_dict() for i in self.items], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
@@ -114,42 +194,9 @@ class Rubric:
         """The items as the judge and the meta-judge read them, one per line."""
         return "\n".join(f"- {i.name} (max {i.max_score}): {i.description}" for i in self.items)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": RUBRIC_FORMAT,
-            "version": self.version,
-            "parent": self.parent,
-            "origin": self.origin,
-            "notes": self.notes,
-            "items": [item.to_dict() for item in self.items],
-        }
-
     def items_json(self) -> str:
         """Only the items, as compact JSON (what meta-prompts show and ask for)."""
         return json.dumps({"items": [i.to_dict() for i in self.items]}, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, data: Any, *, where: str = "rubric") -> Rubric:
-        """Read a rubric (a full :meth:`to_dict` record, or just ``{"items": [...]}``)."""
-        if not isinstance(data, Mapping):
-            raise RubricError(f"{where}: a rubric is a JSON object with an 'items' list")
-        raw_items = data.get("items")
-        if not isinstance(raw_items, list) or not raw_items:
-            raise RubricError(f"{where}: field 'items' must be a non-empty list")
-        items = tuple(_item(raw, f"{where}: items[{n}]") for n, raw in enumerate(raw_items))
-        version = data.get("version", 1)
-        parent = data.get("parent")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise RubricError(f"{where}: field 'version' must be an integer >= 1, got {version!r}")
-        if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
-            raise RubricError(f"{where}: field 'parent' must be an integer or null, got {parent!r}")
-        return cls(
-            items,
-            version=version,
-            parent=parent,
-            origin=str(data.get("origin", "file")),
-            notes=str(data.get("notes", "")),
-        )
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -160,18 +207,13 @@ class Rubric:
 
     @classmethod
     def load(cls, path: str | Path) -> Rubric:
-        source = Path(path)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RubricError(f"{source}: cannot read the rubric file ({exc.strerror or exc})") from None
-        except UnicodeDecodeError as exc:
-            raise RubricError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        try:
-            data = jsonio.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RubricError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-        return cls.from_dict(data, where=str(source))
+        """A rubric file: its schema version and format are checked before its fields."""
+        where = str(path)
+        data = records.read_json(path, error=RubricError, what="rubric file")
+        records.check_schema(data, where=where, known=(RUBRIC_SCHEMA,), default=RUBRIC_SCHEMA, error=RubricError)
+        if data.get("format", RUBRIC_FORMAT) != RUBRIC_FORMAT:
+            raise RubricError(f"{where}: format: {data['format']!r} is not a rubric (expected {RUBRIC_FORMAT!r})")
+        return cls.from_dict(data, where=where)
 
     @classmethod
     def from_description(cls, task_description: str, *, max_score: int = 10) -> Rubric:
@@ -181,30 +223,6 @@ class Rubric:
             (RubricItem("fulfils_task", f"The output does what the task asks: {text}", max_score),),
             origin="task description",
         )
-
-
-def _item(raw: Any, where: str) -> RubricItem:
-    if not isinstance(raw, Mapping):
-        raise RubricError(f"{where}: an item is an object with 'name', 'description' and 'max'")
-    description = raw.get("description")
-    if not isinstance(description, str) or not description.strip():
-        raise RubricError(f"{where}: field 'description' must be a non-empty string")
-    name = raw.get("name")
-    if name is None:
-        name = _slug(description[:40])
-    if not isinstance(name, str) or not name.strip():
-        raise RubricError(f"{where}: field 'name' must be a non-empty string")
-    name = name.strip() if _NAME.match(name.strip()) else _slug(name)
-    maximum = raw.get("max", raw.get("max_score"))
-    if isinstance(maximum, str) and maximum.strip().isdigit():
-        maximum = int(maximum.strip())
-    if isinstance(maximum, float) and maximum.is_integer():
-        maximum = int(maximum)
-    if not isinstance(maximum, int) or isinstance(maximum, bool) or not 1 <= maximum <= MAX_ITEM_SCORE:
-        raise RubricError(
-            f"{where}: field 'max' must be an explicit integer from 1 to {MAX_ITEM_SCORE}, got {maximum!r}"
-        )
-    return RubricItem(name, " ".join(description.split()), maximum)
 
 
 _LINE = re.compile(
@@ -228,8 +246,7 @@ def _salvaged_items(text: str, where: str) -> list[dict[str, Any]]:
     names: set[str] = set()
     for match in _FLAT_OBJECT.finditer(text):
         try:
-            raw = jsonio.loads(match.group(0))
-            item = _item(raw, where)
+            item = RubricItem.from_dict(jsonio.loads(match.group(0)), where=where)
         except (json.JSONDecodeError, RubricError):
             continue
         if item.name not in names:

@@ -15,11 +15,6 @@ from promptopt.llm.records import Sampling
 #: Downstream sampling of every cell and of test scoring (spec §8), unless --max-tokens caps it.
 DOWNSTREAM = Sampling(temperature=0.1, top_p=0.9, max_tokens=256)
 
-def available_optimizers() -> tuple[str, ...]:
-    from promptopt.optimizers.registry import OPTIMIZERS
-
-    return OPTIMIZERS
-
 
 def config_for(optimizer: str, settings: BenchSettings) -> Any:
     """The optimizer's default config with every shared setting it has (the one mapping of

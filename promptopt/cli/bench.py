@@ -35,14 +35,12 @@ group(Grid, {
 
 
 def _optimizers(value: str) -> tuple[str, ...]:
-    from promptopt.optimizers.registry import OPTIMIZERS
+    from promptopt.optimizers.registry import check_name
 
-    names = parse_names(value, "--optimizers")
-    for name in names:
-        if name not in OPTIMIZERS:
-            raise typer.BadParameter(f"unknown optimizer '{name}' (available: {', '.join(OPTIMIZERS)})",
-                                     param_hint="--optimizers")
-    return names
+    try:
+        return tuple(check_name(name) for name in parse_names(value, "--optimizers"))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--optimizers") from None
 
 
 def _load_tasks(names: tuple[str, ...], data_dir: Optional[Path]) -> dict[str, Any]:

@@ -82,11 +82,13 @@ def optimize_command(
     import asyncio
 
     from promptopt.optimization import aoptimize
-    from promptopt.optimizers.registry import OPTIMIZERS
+    from promptopt.optimizers.registry import check_name
     from promptopt.settings import OptimizeSettings
 
-    if optimizer not in OPTIMIZERS:
-        raise typer.BadParameter(f"unknown optimizer '{optimizer}' (available: {', '.join(OPTIMIZERS)})", param_hint="--optimizer")
+    try:
+        check_name(optimizer)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--optimizer") from None
     if resume and cache.no_cache:  # the replay would pay for every stored answer again and diverge on budget
         raise typer.BadParameter("--resume replays the journal from the response cache: drop --no-cache",
                                  param_hint="--no-cache")

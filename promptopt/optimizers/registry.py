@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from promptopt.optimizers.base import Optimizer
 
-__all__ = ["OPTIMIZERS", "config_class", "optimizer_class"]
+__all__ = ["OPTIMIZERS", "check_name", "config_class", "optimizer_class"]
 
 #: Optimizer name -> "module:class". "initial" is the floor: the best initial prompt, no search.
 _REGISTRY = {
@@ -26,11 +26,17 @@ _REGISTRY = {
 OPTIMIZERS = tuple(_REGISTRY)
 
 
-def optimizer_class(name: str) -> type[Optimizer]:
-    """The optimizer class registered under ``name`` (imported on first use)."""
+def check_name(name: str) -> str:
+    """``name`` if an optimizer is registered under it, else ValueError listing the ones there are
+    (nothing is imported)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown optimizer '{name}' (available: {', '.join(OPTIMIZERS)})")
-    module, attr = _REGISTRY[name].split(":")
+    return name
+
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The optimizer class registered under ``name`` (imported on first use)."""
+    module, attr = _REGISTRY[check_name(name)].split(":")
     cls: type[Optimizer] = getattr(importlib.import_module(module), attr)
     return cls
 

@@ -89,9 +89,10 @@ class SearchOptions:
     paper_compat: bool = False
 
     def given(self) -> dict[str, Any]:
-        """The options the user set (not None, not False)."""
-        return {f.name: getattr(self, f.name) for f in fields(SearchOptions)
-                if getattr(self, f.name) not in (None, False)}
+        """The options the user set: not None, and not the flag ``paper_compat`` left off (by
+        identity: ``max_shots=0``, zero-shot, is a setting)."""
+        return {f.name: value for f in fields(SearchOptions)
+                if (value := getattr(self, f.name)) is not None and value is not False}
 
     @staticmethod
     def _field(option: str, optimizer: str) -> str | None:
@@ -139,7 +140,7 @@ class SearchOptions:
         records written before they were shared options read the same."""
         data = asdict(self)
         for name in ("max_blocks", "paper_compat"):
-            if data[name] in (None, False):
+            if data[name] is None or data[name] is False:
                 del data[name]
         return data
 

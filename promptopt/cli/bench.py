@@ -95,7 +95,7 @@ def bench_command(
     loaded = _load_tasks(task_names, data_dir)
     plan = BenchPlan(
         optimizers=optimizer_names, tasks=task_names, seeds=seed_values, budget_tokens=budget_tokens,
-        model=model or "local", meta_model=meta_model, settings=settings,
+        model="local" if model is None else model, meta_model=meta_model, settings=settings,
         initial_prompts=load_initial_prompts(initial_prompts) if initial_prompts else {},
     )
     harness = Harness(plan, out, tasks=loaded, resume=resume)

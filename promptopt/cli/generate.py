@@ -31,7 +31,7 @@ def generate(
     from promptopt.llm.connection import connect
     from promptopt.llm.records import ChatRequest, Message
 
-    spec = model or "local"
+    spec = "local" if model is None else model
     messages = ((Message("system", system),) if system else ()) + (Message("user", text),)
     request = ChatRequest(messages=messages, max_tokens=max_tokens or 128, temperature=temperature or 0.0, seed=seed)
     client = connect(spec, cache=cache.choice())

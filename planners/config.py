@@ -36,7 +36,7 @@ class PlannerConfig(records.Record):
     critique_tokens: int = 160
     act_tokens: int = 16
     message_tokens: int = 48
-    temperature: float = 0.0
+    temperature: records.Number = 0.0
     keep_prompts: bool = True
 
     def __post_init__(self) -> None:

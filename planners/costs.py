@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, Strict
+
+from promptopt import records
 from promptopt.llm.ledger import RoleUsage, UsageLedger
 
-__all__ = ["MODULES", "CostBook", "ModuleTalk", "ledger_role"]
+__all__ = ["MODULES", "CostBook", "EpisodeCosts", "ModuleCosts", "ModuleTalk", "ledger_role"]
 
 MODULES = ("draft", "critique", "revise", "adapt", "act", "message")
 
@@ -37,10 +40,38 @@ class ModuleTalk:
     env_ticks: int = 0
 
 
-def _row(spend: RoleUsage, talk: ModuleTalk) -> dict[str, int]:
-    """One module's persisted costs (the record's shape since version 1)."""
-    return {"calls": spend.requests, "errors": spend.errors, "prompt_tokens": spend.prompt_tokens,
-            "completion_tokens": spend.completion_tokens, **asdict(talk), "tokens": spend.total_tokens}
+#: A count as episode files hold it: strict, so a summary never adds up strings or booleans.
+Count = Annotated[int, Strict(), Field(ge=0)]
+
+
+@dataclass(frozen=True)
+class ModuleCosts(records.Record):
+    """One module's persisted costs (the episode record's shape since version 1)."""
+
+    calls: Count
+    errors: Count
+    prompt_tokens: Count
+    completion_tokens: Count
+    messages: Count
+    characters: Count
+    rounds: Count
+    env_ticks: Count
+    tokens: Count
+
+    @classmethod
+    def of(cls, spend: RoleUsage, talk: ModuleTalk) -> ModuleCosts:
+        return cls(calls=spend.requests, errors=spend.errors, prompt_tokens=spend.prompt_tokens,
+                   completion_tokens=spend.completion_tokens, **asdict(talk), tokens=spend.total_tokens)
+
+
+@dataclass(frozen=True)
+class EpisodeCosts(records.Record):
+    """An episode's ``costs``: by module, their total, and the fallbacks and decisions by kind."""
+
+    modules: dict[str, ModuleCosts]
+    total: ModuleCosts
+    fallbacks: dict[str, Count]
+    decisions: dict[str, Count]
 
 
 class CostBook:
@@ -70,11 +101,14 @@ class CostBook:
         """Count one parse fallback, e.g. ``act.letter`` or ``draft.repaired``."""
         self.fallbacks[what] += 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def costs(self) -> EpisodeCosts:
         talk = ModuleTalk(**{k: sum(getattr(t, k) for t in self.modules.values()) for k in asdict(ModuleTalk())})
-        return {
-            "modules": {m: _row(self.spend(m), t) for m, t in self.modules.items()},
-            "total": _row(RoleUsage.sum(self.spend(m) for m in self.modules), talk),
-            "fallbacks": dict(sorted(self.fallbacks.items())),
-            "decisions": dict(sorted(self.decisions.items())),
-        }
+        return EpisodeCosts(
+            modules={m: ModuleCosts.of(self.spend(m), t) for m, t in self.modules.items()},
+            total=ModuleCosts.of(RoleUsage.sum(self.spend(m) for m in self.modules), talk),
+            fallbacks=dict(sorted(self.fallbacks.items())),
+            decisions=dict(sorted(self.decisions.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.costs().to_dict()

@@ -11,24 +11,79 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Strict
 
 from promptopt.planners.environments import EpisodeSpec, Event, HouseholdConfig, HouseholdEnv, TransportConfig, TransportEnv, event_log_hash
 from promptopt.planners.scripted import EpisodeResult, anytime_area, anytime_rates, run_episode
 
+from promptopt import records
 from promptopt.llm.client import LLMClient
 
 from .acting import ActLimits
 from .capo_team import CapoTeam
 from .coela import CoelaAgent
 from .config import PlannerConfig
-from .costs import CostBook
+from .costs import CostBook, Count, EpisodeCosts
 from .llmcall import ModuleLLM
 
-__all__ = ["RECORD_VERSION", "episode_key", "replayable", "run_planner_episode"]
+__all__ = ["RECORD_VERSION", "EpisodeRecord", "episode_key", "read_record", "replayable", "run_planner_episode"]
 
 RECORD_VERSION = 1
 MAX_DECISIONS = 100_000
+
+#: A number as an episode file holds it (an integer is one; a string or a boolean is not).
+Number = Annotated[float, Strict()]
+
+
+@dataclass(frozen=True)
+class _WorldStats:
+    """The world's diagnostics the summary adds up (the others are not read back)."""
+
+    messages: Number = 0
+    message_chars: Number = 0
+    grasp_conflicts: Number = 0
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    transport_rate: Number
+    steps: Number
+    anytime: tuple[Number, ...]
+    stats: _WorldStats
+
+
+@dataclass(frozen=True)
+class _Planning:
+    """CaPo's discussion counts (empty for other teams)."""
+
+    replans: Count = 0
+    rounds: Count = 0
+    consensus: Count = 0
+    consensus_asked: Count = 0
+
+
+@dataclass(frozen=True)
+class _Spend:
+    wall_s: Number = 0.0
+
+
+@dataclass(frozen=True)
+class EpisodeRecord(records.Record):
+    """What a run reads back from an episode file: the fields its summary aggregates, so a damaged
+    file names its field instead of failing inside the summary. The record stays the dict as
+    written (this only checks it); fields not named here are not read back."""
+
+    key: str
+    agents: str
+    episode: EpisodeSpec
+    metrics: _Metrics
+    costs: EpisodeCosts
+    plans: tuple[Any, ...] = ()
+    planning: _Planning = _Planning()
+    spend: _Spend = _Spend()
 
 
 def episode_key(spec: EpisodeSpec, seed: int) -> str:
@@ -116,6 +171,17 @@ async def run_planner_episode(spec: EpisodeSpec, config: PlannerConfig, client: 
               "llm_calls_budget": config.max_llm_calls, "transcript": llm.transcript,
               "spend": {"wall_s": time.perf_counter() - started, "cache_hits": {m: n for m, n in costs.cache_hits.items() if n}}}
     return record
+
+
+def read_record(path: str, *, key: str) -> dict[str, Any]:
+    """The record of episode file ``path`` as written, once its version and the fields the summary
+    reads are checked (:class:`~promptopt.records.RecordError` names the file and the field)."""
+    data = records.read_json(path, what="episode record")
+    records.check_schema(data, where=path, known={RECORD_VERSION}, key="version")
+    stored = EpisodeRecord.from_dict(data, where=path)
+    if stored.key != key:
+        raise records.RecordError(f"{path}: key: {stored.key!r} is not the episode the file is named for ({key!r})")
+    return dict(data)
 
 
 def replayable(record: dict[str, Any]) -> dict[str, Any]:

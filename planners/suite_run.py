@@ -18,15 +18,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from promptopt import jsonio
 from promptopt.planners.environments import EpisodeSpec
 
 from promptopt.errors import PromptoptError
 from promptopt.llm.client import LLMClient
+from promptopt.records import RecordError
 from promptopt.runs import RunDir, write_text_atomically
 
 from .config import PlannerConfig
-from .episode import episode_key, run_planner_episode
+from .episode import episode_key, read_record, run_planner_episode
 from .summary import summarize, table
 
 __all__ = ["EPISODES_DIR", "load_records", "run_suite"]
@@ -45,16 +45,16 @@ def _episode_path(run: RunDir, key: str) -> Path:
 
 
 def load_records(run: RunDir, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Finished episodes among ``keys``; a damaged file is an error that names it."""
+    """Finished episodes among ``keys``; a damaged file is an error (exit 2) naming it and its field."""
     out = {}
     for key in keys:
         path = _episode_path(run, key)
         if not path.exists():
             continue
         try:
-            out[key] = jsonio.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PromptoptError(f"{path}: not a readable episode record ({exc}); delete it to run the episode again") from None
+            out[key] = read_record(str(path), key=key)
+        except RecordError as exc:
+            raise RecordError(f"{exc}; delete it to run the episode again") from None
     return out
 
 

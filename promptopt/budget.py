@@ -12,15 +12,24 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Annotated, Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, Union, runtime_checkable
 
+from pydantic import BeforeValidator, ConfigDict, Discriminator, Strict, Tag, WrapSerializer
+
+from promptopt import records
 from promptopt.errors import PromptoptError
 from promptopt.llm.ledger import RoleUsage
 
 TokenKind = Literal["total", "prompt", "completion"]
 _TOKEN_KINDS: tuple[str, ...] = ("total", "prompt", "completion")
+
+#: Stored conditions are read strictly: ``"10"`` or ``true`` is not a limit, an unknown key is an error.
+_STORED = ConfigDict(extra="forbid")
+Count = Annotated[int, Strict()]
+#: A number of seconds or dollars; an int given stays an int in config.json.
+Amount = Annotated[records.Number, Strict()]
 
 
 class BudgetExhausted(PromptoptError):
@@ -111,8 +120,9 @@ class TokenLimit:
     Tokens the server reported for failed attempts (``RoleUsage.retry_tokens``) count too.
     """
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "tokens"
-    limit: int
+    limit: Count
     role: str | None = None
     kind: TokenKind = "total"
 
@@ -147,8 +157,9 @@ class TokenLimit:
 class USDLimit:
     """Stop once the priced spend of all roles reaches ``limit`` dollars (unpriced models: never)."""
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "usd"
-    limit: float
+    limit: Amount
 
     def __post_init__(self) -> None:
         _check_number("USDLimit", "limit", self.limit)
@@ -174,8 +185,9 @@ class CallLimit:
     refused at connect reached no server and costs nothing.
     """
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "calls"
-    limit: int
+    limit: Count
     role: str | None = None
 
     def __post_init__(self) -> None:
@@ -203,8 +215,9 @@ class CallLimit:
 class WallTime:
     """Stop once ``seconds`` have passed since the guard was created."""
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "wall_time"
-    seconds: float
+    seconds: Amount
 
     def __post_init__(self) -> None:
         _check_number("WallTime", "seconds", self.seconds)
@@ -222,8 +235,9 @@ class WallTime:
 class MaxGenerations:
     """Stop once ``n`` generations are complete."""
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "generations"
-    n: int
+    n: Count
 
     def __post_init__(self) -> None:
         _check_int("MaxGenerations", "n", self.n)
@@ -241,8 +255,9 @@ class MaxGenerations:
 class NoImprovement:
     """Stop once the best dev score has not improved for ``generations`` generations in a row."""
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "no_improvement"
-    generations: int
+    generations: Count
 
     def __post_init__(self) -> None:
         _check_int("NoImprovement", "generations", self.generations, minimum=1)
@@ -260,6 +275,7 @@ class NoImprovement:
 class StopFile:
     """Stop once a file ``name`` exists in the run directory: a clean stop from another shell."""
 
+    __pydantic_config__ = _STORED
     type: ClassVar[str] = "stop_file"
     name: str = "STOP"
 
@@ -279,38 +295,36 @@ class StopFile:
         return f"stop when a file named {self.name} appears in the run directory"
 
 
-_CONDITIONS: dict[str, type] = {
-    cls.type: cls for cls in (TokenLimit, USDLimit, CallLimit, WallTime, MaxGenerations, NoImprovement, StopFile)
-}
+_BUILT_IN: tuple[type, ...] = (TokenLimit, USDLimit, CallLimit, WallTime, MaxGenerations, NoImprovement, StopFile)
 
 
-def condition_to_dict(condition: StopCondition) -> dict[str, Any]:
-    """Plain JSON data for one of the built-in conditions."""
-    kind = getattr(condition, "type", None)
-    if _CONDITIONS.get(kind) is not type(condition):  # type: ignore[arg-type]
-        raise BudgetError(
-            f"{type(condition).__name__} cannot be stored in config.json: only the built-in conditions "
-            f"({', '.join(_CONDITIONS)}) have a JSON form"
-        )
-    return {"type": kind, **{f.name: getattr(condition, f.name) for f in fields(condition)}}  # type: ignore[arg-type]
+def _kind(value: Any) -> str | None:
+    """The ``type`` tag of stored condition data, or of a condition object being written."""
+    return value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
 
 
-def condition_from_dict(data: Mapping[str, Any]) -> StopCondition:
-    """Rebuild a built-in condition from :func:`condition_to_dict` data; anything else is refused."""
-    if not isinstance(data, Mapping):
-        raise BudgetError(f"a budget condition is a JSON object, got {data!r}")
-    kind = data.get("type")
-    cls = _CONDITIONS.get(kind)  # type: ignore[arg-type]
-    if cls is None:
-        raise BudgetError(f"unknown budget condition type {kind!r} (known: {', '.join(_CONDITIONS)})")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names - {"type"})
-    if unknown:
-        raise BudgetError(f"budget condition '{kind}' has unknown fields: {', '.join(unknown)}")
-    try:
-        return cls(**{k: v for k, v in data.items() if k != "type"})  # type: ignore[no-any-return]
-    except TypeError as exc:
-        raise BudgetError(f"budget condition '{kind}': {exc}") from None
+def _without_type(value: Any) -> Any:
+    return {k: v for k, v in value.items() if k != "type"} if isinstance(value, Mapping) else value
+
+
+def _with_type(condition: Any, fields_of: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    return {"type": condition.type, **fields_of(condition)}
+
+
+#: A built-in condition as stored in config.json: its fields, tagged with its ``type`` first.
+StoredCondition = Annotated[
+    Union[tuple(Annotated[cls, BeforeValidator(_without_type), WrapSerializer(_with_type), Tag(cls.type)]
+                for cls in _BUILT_IN)],
+    Discriminator(_kind, custom_error_type="condition_type",
+                  custom_error_message=f"unknown budget condition type (known: {', '.join(c.type for c in _BUILT_IN)})"),
+]
+
+
+@dataclass(frozen=True)
+class _StoredBudget(records.Record):
+    record_error = BudgetError
+
+    conditions: tuple[StoredCondition, ...]
 
 
 @dataclass(frozen=True, init=False)
@@ -350,13 +364,18 @@ class Budget:
         return "; ".join(condition.describe() for condition in self.conditions)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"conditions": [condition_to_dict(c) for c in self.conditions]}
+        for condition in self.conditions:
+            if type(condition) not in _BUILT_IN:
+                raise BudgetError(
+                    f"{type(condition).__name__} cannot be stored in config.json: only the built-in conditions "
+                    f"({', '.join(c.type for c in _BUILT_IN)}) have a JSON form"
+                )
+        return _StoredBudget(self.conditions).to_dict()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Budget":
-        if not isinstance(data, Mapping) or not isinstance(data.get("conditions"), list):
-            raise BudgetError(f"a budget is a JSON object with a 'conditions' list, got {data!r}")
-        return cls([condition_from_dict(item) for item in data["conditions"]])
+    def from_dict(cls, data: Any, *, where: str = "budget") -> "Budget":
+        """A budget from its config.json form; bad data names the condition and field."""
+        return cls(_StoredBudget.from_dict(data, where=where).conditions)
 
     @classmethod
     def from_options(

@@ -22,6 +22,7 @@ from promptopt.errors import PromptoptError
 
 __all__ = [
     "Record",
+    "Number",
     "RecordError",
     "Rounded",
     "adapter",
@@ -42,6 +43,10 @@ class RecordError(PromptoptError, ValueError):
 
     exit_code = 2
 
+
+#: A float setting written as it was given: an int stays an int, so a settings file reads the same
+#: as before pydantic (resume compares config.json text).
+Number = Annotated[float, PlainSerializer(lambda value: value)]
 
 #: A float written rounded to 6 decimals (journals stay short and stable across platforms).
 Rounded = Annotated[float, PlainSerializer(lambda value: round(value, 6))]

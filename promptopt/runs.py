@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Collection, Mapping, Protocol, Sequence
 
-from promptopt import jsonio
+from promptopt import jsonio, records
 from promptopt.dirlock import DirectoryLock
 from promptopt.errors import DiskError, PromptoptError, UsageError
 from promptopt.redact import redact
 
 CONFIG = "config.json"
+#: The run directory's layout (config.json, the journal's events), recorded in config.json as
+#: ``schema_version``; directories written before it was recorded carry none: absent is 1.
+RUN_SCHEMA = 1
 JOURNAL = "journal.jsonl"
 ARTIFACTS = "artifacts"
 SUMMARY = "summary.json"
@@ -287,20 +290,22 @@ class RunDir:
 
     def write_config(self, config: Mapping[str, Any]) -> Path:
         self.acquire()
-        write_text_atomically(self.config_path, _pretty(config, "the run configuration"))
+        stored = {**config, "schema_version": RUN_SCHEMA}
+        write_text_atomically(self.config_path, _pretty(stored, "the run configuration"))
         return self.config_path
 
     def read_config(self) -> dict[str, Any]:
+        """The settings as written (without ``schema_version``, checked before anything is read)."""
         try:
             text = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise PromptoptError(f"{self.config_path} does not exist: there is no run here to resume") from None
-        try:
-            data = jsonio.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PromptoptError(f"{self.config_path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        data = records.parse_json(text, where=str(self.config_path), error=PromptoptError)
         if not isinstance(data, dict):
             raise PromptoptError(f"{self.config_path}: the run configuration must be a JSON object")
+        records.check_schema(data, where=str(self.config_path), known=(RUN_SCHEMA,), default=RUN_SCHEMA,
+                             error=PromptoptError)
+        data.pop("schema_version", None)
         return data
 
     def check_resume(self, config: Mapping[str, Any], resumable: Collection[str] = RESUMABLE_KEYS) -> None:

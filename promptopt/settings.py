@@ -10,10 +10,11 @@ error naming its flag (:meth:`SearchOptions.check_applies`), never silently drop
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from promptopt import records
 from promptopt.optimizers.registry import config_class
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ _SEARCHES_WITH = {"mpo": "capo"}
 
 
 @dataclass(frozen=True)
-class SearchOptions:
+class SearchOptions(records.Record):
     """Search sizes and caps a user sets across optimizers; None (False) keeps each default.
 
     ``offspring`` is the new candidates per generation: CAPO's c, EvoPrompt-GA's children,
@@ -138,7 +139,7 @@ class SearchOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON form; the CAPO-only ``max_blocks`` and ``paper_compat`` appear only when set, so
         records written before they were shared options read the same."""
-        data = asdict(self)
+        data = super().to_dict()
         for name in ("max_blocks", "paper_compat"):
             if data[name] is None or data[name] is False:
                 del data[name]

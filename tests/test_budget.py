@@ -138,17 +138,28 @@ def test_budget_json_round_trip() -> None:
     }
 
 
+def test_stored_numbers_keep_their_json_type() -> None:
+    """config.json is written the way it was before pydantic: an int limit of seconds or dollars
+    stays an int, so a resumed run's file does not churn."""
+    text = json.dumps(Budget([USDLimit(3), WallTime(2.5), TokenLimit(7)]).to_dict())
+    assert text == ('{"conditions": [{"type": "usd", "limit": 3}, {"type": "wall_time", "seconds": 2.5}, '
+                    '{"type": "tokens", "limit": 7, "role": null, "kind": "total"}]}')
+    assert Budget.from_dict(json.loads(text)) == Budget([USDLimit(3.0), WallTime(2.5), TokenLimit(7)])
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"conditions": [{"type": "eval", "limit": 1}]}, "unknown budget condition type 'eval'"),
-        ({"conditions": [{"type": "tokens", "limit": 1, "code": "x"}]}, "unknown fields: code"),
-        ({"conditions": [{"type": "tokens"}]}, "budget condition 'tokens'"),
-        ({"conditions": [{"type": "tokens", "limit": "10"}]}, "TokenLimit.limit"),
-        ({"conditions": [{"type": "tokens", "limit": 10, "kind": "input"}]}, "TokenLimit.kind"),
-        ({"conditions": [{"type": "calls", "limit": True}]}, "CallLimit.limit"),
+        ({"conditions": [{"type": "eval", "limit": 1}]}, r"conditions\.0: unknown budget condition type \(known: tokens"),
+        ({"conditions": [{"type": "tokens", "limit": 1, "code": "x"}]}, r"conditions\.0\.tokens\.code: Unexpected"),
+        ({"conditions": [{"type": "tokens"}]}, r"conditions\.0\.tokens\.limit: Field required"),
+        ({"conditions": [{"type": "tokens", "limit": "10"}]}, r"conditions\.0\.tokens\.limit: Input should be a valid integer"),
+        ({"conditions": [{"type": "tokens", "limit": 10, "kind": "input"}]}, r"conditions\.0\.tokens\.kind: Input should be 'total'"),
+        ({"conditions": [{"type": "calls", "limit": True}]}, r"conditions\.0\.calls\.limit: .* \(got True\)"),
+        ({"conditions": [{"type": "tokens", "limit": -3}]}, r"conditions\.0\.tokens: TokenLimit\.limit must be an integer >= 0"),
         ({"conditions": [{"type": "stop_file", "name": "../STOP"}]}, "plain file name"),
-        ({"limits": []}, "'conditions' list"),
+        ({"limits": []}, "^budget: conditions: Field required"),
+        ([], "^budget: Input should be a dictionary"),
     ],
 )
 def test_budget_from_dict_refuses_bad_data(data, message) -> None:
@@ -229,3 +240,15 @@ def test_room_is_the_tightest_countable_limit_for_more_spends_of_a_unit():
     assert Budget([TokenLimit(100, role="meta")]).room(state, unit).units == 0
     # a limit the unit costs nothing against, and limits that count no spend, give no room
     assert Budget([TokenLimit(10, role="judge"), MaxGenerations(3)]).room(state, unit) is None
+
+
+def test_a_custom_condition_has_no_stored_form() -> None:
+    class Mine:
+        def reason(self, state: BudgetState) -> str | None:
+            return None
+
+        def describe(self) -> str:
+            return "never"
+
+    with pytest.raises(BudgetError, match="Mine cannot be stored in config.json: only the built-in conditions"):
+        Budget([Mine()]).to_dict()

@@ -47,8 +47,18 @@ def test_config_round_trip_is_pretty_and_sorted(tmp_path) -> None:
     path = run.write_config(config())
     assert path == tmp_path / "run" / "config.json"
     text = path.read_text()
-    assert text == json.dumps(config(), indent=2, sort_keys=True) + "\n"
+    assert text == json.dumps({**config(), "schema_version": 1}, indent=2, sort_keys=True) + "\n"
     assert RunDir(tmp_path / "run", create=False).read_config() == config()
+
+
+def test_config_layout_version_is_checked_first_and_absent_is_one(tmp_path) -> None:
+    run = RunDir(tmp_path / "run")
+    path = run.write_config(config())
+    path.write_text(json.dumps(config()))  # written before the layout was recorded
+    run.check_resume(config())
+    path.write_text(json.dumps({**config(), "schema_version": 2, "seed": "x"}))
+    with pytest.raises(PromptoptError, match=r"config\.json: schema_version: unknown schema version 2 \(this promptopt reads 1"):
+        run.check_resume(config())
 
 
 def test_missing_dir_and_missing_config(tmp_path) -> None:

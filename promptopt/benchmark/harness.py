@@ -28,11 +28,11 @@ import asyncio
 import dataclasses
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from promptopt import jsonio
+from promptopt import jsonio, records
 from promptopt._version import source_fingerprint
 from promptopt.benchmark.configs import config_for, downstream_of
 from promptopt.benchmark.plan import BenchPlan, Cell
@@ -49,8 +49,9 @@ HEARTBEAT_S = 5.0
 
 
 @dataclass(frozen=True)
-class CellResult:
-    """One finished cell: the best prompt's scores, length and what finding it cost."""
+class CellResult(records.Record):
+    """One finished cell: the best prompt's scores, length and what finding it cost. Read back
+    from cells of any age: a key it does not know is ignored, a later field takes its default."""
 
     optimizer: str
     task: str
@@ -84,13 +85,25 @@ class CellResult:
     def cell(self) -> Cell:
         return Cell(self.optimizer, self.task, self.seed)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens_by_role": dict(self.tokens_by_role)}
+
+#: The layout of ``cell.json``; files written before it was recorded carry none: absent is 1.
+CELL_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class _CellFile(records.Record):
+    """``cell.json``: the settings that decide reuse, the results and the measuring code."""
+
+    settings: dict[str, Any]
+    result: CellResult
+    code: str | None = None
+    schema_version: int = CELL_SCHEMA
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CellResult":
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def read(cls, path: Path) -> "_CellFile":
+        data = records.read_json(path, what="cell file")
+        records.check_schema(data, where=str(path), known=(CELL_SCHEMA,), default=CELL_SCHEMA)
+        return cls.from_dict(data, where=str(path))
 
 
 @dataclass(frozen=True)
@@ -281,10 +294,10 @@ class Harness:
         if not path.exists():
             return None
         try:
-            data = jsonio.loads(path.read_text(encoding="utf-8"))
-            stored_settings, result, code = data["settings"], CellResult.from_dict(data["result"]), data.get("code")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PromptoptError(f"{path}: not a cell file written by promptopt bench ({exc}); delete it to rerun the cell") from None
+            cell_file = _CellFile.read(path)
+        except records.RecordError as exc:
+            raise records.RecordError(f"{exc}; delete it to rerun the cell") from None
+        stored_settings, result, code = cell_file.settings, cell_file.result, cell_file.code
         settings = json.loads(json.dumps(self.cell_settings(cell)))
         if stored_settings != settings:
             differing = sorted(k for k in set(settings) | set(stored_settings) if settings.get(k) != stored_settings.get(k))
@@ -353,7 +366,7 @@ class Harness:
         )
         write_text_atomically(
             directory / CELL_FILE,
-            json.dumps({"settings": settings, "result": cell_result.to_dict(), "code": source_fingerprint()},
+            json.dumps(_CellFile(settings, cell_result, source_fingerprint()).to_dict(),
                        indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         )
         return cell_result

@@ -14,10 +14,11 @@ import math
 import os
 import statistics
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from promptopt import records
 from promptopt.benchmark.harness import BenchResult, CellResult
 from promptopt.runs import write_atomically, write_text_atomically
 
@@ -28,8 +29,12 @@ PLOT_PNG = "plot.png"
 RESULTS_JSON = "results.json"
 
 
+#: A mean of counts: ``statistics.mean`` gives an int when it comes out whole, and it is written so.
+Mean = int | float
+
+
 @dataclass(frozen=True)
-class SummaryRow:
+class SummaryRow(records.Record):
     """One (task, optimizer) over its seeds: means, and the test score's standard deviation."""
 
     task: str
@@ -38,10 +43,10 @@ class SummaryRow:
     test_mean: float
     test_sd: float
     dev_mean: float
-    prompt_tokens: float
-    tokens: float
-    tokens_by_role: Mapping[str, float]
-    calls: float
+    prompt_tokens: Mean
+    tokens: Mean
+    tokens_by_role: Mapping[str, Mean]
+    calls: Mean
     wall_s: float
     stop_reasons: Mapping[str, int]
     #: Fewest and most new prompts scored in one seed's search (0 for ``initial``).
@@ -49,9 +54,6 @@ class SummaryRow:
     new_prompts_max: int = 0
     #: Valid share of all meta proposals over the seeds (None when none were asked).
     proposals_valid_rate: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens_by_role": dict(self.tokens_by_role), "stop_reasons": dict(self.stop_reasons)}
 
 
 def _sd(values: Sequence[float]) -> float:

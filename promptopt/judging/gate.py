@@ -50,9 +50,9 @@ class GateConfig(records.Record):
     max_total_chars: int = 2400
     #: A canary's reward must not exceed this. Additive rubrics give partial credit, so "near 0"
     #: means: a degenerate output satisfies at most about a third of the rubric.
-    canary_threshold: float = 0.35
+    canary_threshold: records.Number = 0.35
     #: How far the anchor agreement may fall below the current rubric's (0: it must not drop).
-    agreement_tolerance: float = 0.0
+    agreement_tolerance: records.Number = 0.0
     leak_words: int = 6
 
 

@@ -78,7 +78,7 @@ class GuardConfig(records.Record):
     max_words: int | None = None
     language: str | None = None
     #: Similarity (difflib ratio of normalized texts) from which an output is a copy.
-    echo_ratio: float = 0.9
+    echo_ratio: records.Number = 0.9
 
     def __post_init__(self) -> None:
         if self.min_words < 0 or (self.max_words is not None and self.max_words < max(1, self.min_words)):

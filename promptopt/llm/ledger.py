@@ -11,16 +11,17 @@ the ledger agrees with what the server saw. A request whose every attempt was re
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping
 
-from promptopt.llm.records import ChatResponse, Usage
+from promptopt import records
+from promptopt.llm.records import ChatResponse, Count, Exact, Usage, plain
 
 ROLES: tuple[str, ...] = ("downstream", "meta", "judge")
 
 
 @dataclass(frozen=True)
-class RoleUsage:
+class RoleUsage(records.Record):
     """Spend of one role. ``usd`` is None while no priced model was used.
 
     ``requests``: HTTP requests that reached the server, retries included. ``retries``: those of
@@ -30,34 +31,30 @@ class RoleUsage:
     invented for it). ``asked``: logical requests that went to the backend, each counted once
     however many attempts it took (or none, when every connect was refused). ``errors``: those
     of them that still failed after their retries.
+
+    Read back (journals and summaries of any age), a field written before it existed takes its
+    default and a key this version does not know (``total_tokens``, a later field) is ignored.
     """
 
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    estimated_token_responses: int = 0
-    cache_hits: int = 0
-    errors: int = 0
-    latency_s: float = 0.0
-    usd: float | None = None
-    retries: int = 0
-    retry_tokens: int = 0
-    asked: int = 0
+    requests: Count = 0
+    prompt_tokens: Count = 0
+    completion_tokens: Count = 0
+    estimated_token_responses: Count = 0
+    cache_hits: Count = 0
+    errors: Count = 0
+    latency_s: Exact = 0.0
+    usd: Exact | None = None
+    retries: Count = 0
+    retry_tokens: Count = 0
+    asked: Count = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "total_tokens": self.total_tokens}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RoleUsage":
-        """Inverse of :meth:`to_dict` and of ``asdict``, for journals and summaries of any age:
-        a field written before it existed (``retries``) takes its default, and a key this version
-        does not know (``total_tokens``, a later field) is ignored rather than an error."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The fields (values as given) and the derived ``total_tokens``, for readers of the file."""
+        return {**plain(self), "total_tokens": self.total_tokens}
 
     def __add__(self, other: "RoleUsage") -> "RoleUsage":
         """Field-wise sum (``usd`` stays None only when both are unpriced)."""

@@ -1,7 +1,9 @@
 """Request and response records shared by every backend, the cache and the ledger.
 
 Records are frozen so that a request can be hashed into a cache key and a response can be handed
-to many awaiting callers (coalescing) without anyone mutating it.
+to many awaiting callers (coalescing) without anyone mutating it. Those persisted go through
+pydantic (:mod:`promptopt.records`); what they write is byte for byte what the hand-written
+code wrote, so cache rows and cache keys of earlier versions stay valid.
 """
 
 from __future__ import annotations
@@ -9,20 +11,52 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
+
+from pydantic import BeforeValidator, PlainValidator, Strict, ValidationError
+
+from promptopt import records
 
 Role = Literal["system", "user", "assistant"]
 
+def _number(value: Any) -> Any:
+    """A number as read: an int stays an int, so a record read and written again is unchanged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Input should be a number")
+    return value
+
+
+#: A count read exactly: an integer, never a bool, a float or a string (machine-written records).
+Count = Annotated[int, Strict()]
+#: A float read and written exactly as given (an int stays an int); never a bool or a string.
+Exact = Annotated[records.Number, PlainValidator(_number)]
+
+
+def plain(record: object) -> dict[str, Any]:
+    """A record of JSON-native fields as data, values untouched: pydantic's JSON mode would
+    write an infinite float as null, unlike ``json.dumps``, which these records always used."""
+    data: dict[str, Any] = records.adapter(type(record)).dump_python(record)
+    return data
+
+
+def _not_bool(value: Any) -> Any:
+    """Lax number parsing would read ``true`` as 1: a bool is never a number here."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+#: Lax numbers for hand-edited settings ("0.5" reads as 0.5), never a bool; floats written as given.
+LaxInt = Annotated[int, BeforeValidator(_not_bool)]
+LaxFloat = Annotated[records.Number, BeforeValidator(_not_bool)]
+
 
 @dataclass(frozen=True)
-class Message:
+class Message(records.Record):
     """One chat message."""
 
     role: str
     content: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
 
 
 @dataclass(frozen=True)
@@ -71,7 +105,7 @@ class ChatRequest:
         return cls(messages=(Message("user", text),), **params)
 
     def message_dicts(self) -> list[dict[str, str]]:
-        return [m.to_dict() for m in self.messages]
+        return records.dump_all(self.messages, Message)
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters and sample index, as a plain dict (part of the cache key)."""
@@ -99,11 +133,11 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
-class Usage:
+class Usage(records.Record):
     """Token counts of one response; ``estimated`` is True when the server gave none."""
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: Count = 0
+    completion_tokens: Count = 0
     estimated: bool = False
 
     @property
@@ -117,17 +151,22 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class ChatResponse:
-    """What came back for one request: a completion, or an error the caller decides about."""
+class ChatResponse(records.Record):
+    """What came back for one request: a completion, or an error the caller decides about.
+
+    Also the response cache's row format: :meth:`to_json` writes it (keys sorted, as always),
+    :meth:`from_json` reads it back, a bad row raising :class:`~promptopt.records.RecordError`
+    (a ``ValueError``) that names the field.
+    """
 
     text: str = ""
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
-    latency_s: float = 0.0
+    latency_s: Exact = 0.0
     cached: bool = False
     error: str | None = None
     error_kind: str | None = None
-    attempts: int = 1
+    attempts: Count = 1
 
     @property
     def ok(self) -> bool:
@@ -143,35 +182,19 @@ class ChatResponse:
         return replace(self, cached=True, latency_s=0.0, attempts=0)
 
     def to_dict(self) -> dict[str, Any]:
-        # Written out by hand: dataclasses.asdict's deep copy costs more than the cache write.
-        usage = self.usage
-        return {
-            "attempts": self.attempts,
-            "cached": self.cached,
-            "error": self.error,
-            "error_kind": self.error_kind,
-            "finish_reason": self.finish_reason,
-            "latency_s": self.latency_s,
-            "text": self.text,
-            "usage": {
-                "completion_tokens": usage.completion_tokens,
-                "estimated": usage.estimated,
-                "prompt_tokens": usage.prompt_tokens,
-            },
-        }
+        """Values untouched (an infinite latency stays a float), as a local worker sends them."""
+        return plain(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(plain(self), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ChatResponse":
-        fields = dict(data)
-        fields["usage"] = Usage(**fields.get("usage", {}))
-        return cls(**fields)
-
-    @classmethod
-    def from_json(cls, blob: str) -> "ChatResponse":
-        return cls.from_dict(json.loads(blob))
+    def from_json(cls, blob: str | bytes, *, where: str = "ChatResponse") -> "ChatResponse":
+        """Parse and validate in one pass (pydantic's JSON parser: the cache's read path)."""
+        try:
+            return records.adapter(cls).validate_json(blob)
+        except ValidationError as exc:
+            raise records.RecordError(f"{where}: {records.describe(exc)}") from None
 
 
 def estimate_tokens(text: str) -> int:
@@ -179,15 +202,22 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling parameters shared by every request of an evaluation or a deployed prompt."""
+def _no_stop(value: Any) -> Any:
+    return () if value is None else value
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 256
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
+
+@dataclass(frozen=True)
+class Sampling(records.Record):
+    """Sampling parameters shared by every request of an evaluation or a deployed prompt.
+
+    Read laxly (hand-edited configs: ``"0.5"`` is 0.5, a ``null`` stop is none), bools refused.
+    """
+
+    temperature: LaxFloat = 0.0
+    top_p: LaxFloat = 1.0
+    max_tokens: LaxInt = 256
+    stop: Annotated[tuple[str, ...], BeforeValidator(_no_stop)] = ()
+    seed: LaxInt | None = None
 
     def request(self, messages: Sequence[Message], sample_index: int = 0) -> ChatRequest:
         return ChatRequest(
@@ -198,23 +228,4 @@ class Sampling:
             stop=self.stop,
             seed=self.seed,
             sample_index=sample_index,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "stop": list(self.stop),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Sampling":
-        return cls(
-            temperature=float(data.get("temperature", 0.0)),
-            top_p=float(data.get("top_p", 1.0)),
-            max_tokens=int(data.get("max_tokens", 256)),
-            stop=tuple(str(s) for s in data.get("stop", ()) or ()),
-            seed=None if data.get("seed") is None else int(data["seed"]),
         )

@@ -20,10 +20,12 @@ import random
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from dataclasses import fields as dataclass_fields
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
+from pydantic import ConfigDict
+
+from promptopt import records
 from promptopt.artifact import Artifact, ProvenanceRecord, ScoreRecord, TokenLengthRecord
 from promptopt.budget import Budget, BudgetExhausted, BudgetGuard
 from promptopt.evaluation import EvalResult, evaluate
@@ -58,29 +60,11 @@ class OptimizerConfig(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-_C = TypeVar("_C", bound="SamplingConfig")
+class SamplingConfig(records.Record):
+    """Base of an optimizer's config dataclass: run directories store it (config.json) and resume
+    compares it; read back, an unknown or mistyped field is named."""
 
-
-class SamplingConfig:
-    """JSON round trip for an optimizer's config dataclass with ``sampling`` and ``meta_sampling``
-    fields (run directories store configs; resume compares them)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["sampling"] = self.sampling.to_dict()
-        data["meta_sampling"] = self.meta_sampling.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls: type[_C], data: Mapping[str, Any]) -> _C:
-        known = {f.name for f in dataclass_fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-        values = dict(data)
-        values["sampling"] = Sampling.from_dict(values.get("sampling", {}))
-        values["meta_sampling"] = Sampling.from_dict(values.get("meta_sampling", {}))
-        return cls(**values)
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from promptopt import records
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.base import (  # noqa: F401  (re-exported: the names CAPO users import)
     CandidateInfo,
@@ -34,8 +35,8 @@ class CAPOConfig(SamplingConfig):
     offspring: int = 4  # c
     block_size: int = 30  # b
     max_blocks: int = 10  # z: blocks per race
-    alpha: float = 0.2  # racing significance level
-    length_penalty: float = 0.05  # γ
+    alpha: records.Number = 0.2  # racing significance level
+    length_penalty: records.Number = 0.05  # γ
     max_shots: int = 5  # K
     fewshot_pool: int = 200
     dev_size: int = 300

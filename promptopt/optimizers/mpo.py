@@ -25,6 +25,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+from promptopt import records
 from promptopt.evaluation import EvalResult, evaluate
 from promptopt.judging.canaries import build_canaries
 from promptopt.judging.gate import Anchor, anchor_agreement, check_canaries
@@ -61,7 +62,7 @@ def _holds_scores(fields: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class MPOConfig:
+class MPOConfig(records.Record):
     """MPO's settings on top of the search's (``search``: CAPO's config unless another optimizer)."""
 
     search: Any = field(default_factory=CAPOConfig)
@@ -70,9 +71,9 @@ class MPOConfig:
     #: k: a meta step after every k completed generations.
     meta_every: int = 2
     #: A meta step when the best score rose by this much since the last one.
-    jump: float = 0.2
+    jump: records.Number = 0.2
     #: A meta step when the best score reaches this (once per rubric version).
-    saturation: float = 0.95
+    saturation: records.Number = 0.95
     #: Dev examples kept out of the search for the held-out final choice.
     heldout_size: int = 8
     #: How many of the final ranking the held-out evaluator scores.
@@ -87,20 +88,6 @@ class MPOConfig:
             raise ValueError(f"meta_every must be >= 1, got {self.meta_every}")
         if self.heldout_size < 1 or self.finalists < 1:
             raise ValueError("heldout_size and finalists must be >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "search": self.search.to_dict(),
-            "evolve": self.evolve,
-            "meta_every": self.meta_every,
-            "jump": self.jump,
-            "saturation": self.saturation,
-            "heldout_size": self.heldout_size,
-            "finalists": self.finalists,
-            "refine": self.refine.to_dict(),
-            "judge_sampling": self.judge_sampling.to_dict(),
-            "audit_initial": self.audit_initial,
-        }
 
 
 @dataclass(frozen=True)

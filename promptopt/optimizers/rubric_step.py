@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from promptopt import records
 from promptopt.judging.canaries import build_canaries
 from promptopt.judging.gate import Anchor, GateConfig, GateDecision, run_gate
 from promptopt.judging.judge import RubricJudge, Verdict
@@ -72,12 +73,12 @@ def sample_for_analysis(
 
 
 @dataclass(frozen=True)
-class RefineConfig:
+class RefineConfig(records.Record):
     """How a meta step samples and what the gate demands."""
 
     samples: int = 6
-    top_share: float = 0.5
-    stratified_share: float = 0.34
+    top_share: records.Number = 0.5
+    stratified_share: records.Number = 0.34
     gate: GateConfig = field(default_factory=GateConfig)
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.7, max_tokens=512))
 
@@ -86,15 +87,6 @@ class RefineConfig:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if not 0 <= self.top_share <= 1 or not 0 <= self.stratified_share <= 1:
             raise ValueError("top_share and stratified_share must be in [0, 1]")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "top_share": self.top_share,
-            "stratified_share": self.stratified_share,
-            "gate": self.gate.to_dict(),
-            "sampling": self.sampling.to_dict(),
-        }
 
 
 @dataclass(frozen=True)

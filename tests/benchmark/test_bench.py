@@ -12,6 +12,7 @@ import pytest
 from promptopt._version import source_fingerprint
 from promptopt.benchmark import BenchPlan, BenchSettings, arun_benchmark, write_report
 from promptopt.benchmark.report import summarize, summary_line
+from promptopt.errors import PromptoptError
 
 import scripted  # noqa: E402  (tests/optimizers is on sys.path through conftest)
 
@@ -101,6 +102,18 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
     stored.write_text(json.dumps({**record, "code": "0123456789abcdef"}))
     other, _ = await bench(server, out, resume=True)
     assert other.stale == (f"{TASK}/capo/seed1",) and server.stats().requests_total == sent
+    # the file's layout is versioned: one written before versions were recorded is read as 1,
+    # one from a newer layout is refused by name before any field is read
+    assert record["schema_version"] == 1
+    stored.write_text(json.dumps({k: v for k, v in record.items() if k != "schema_version"}))
+    unversioned, _ = await bench(server, out, resume=True)
+    assert len(unversioned.reused) == 4 and server.stats().requests_total == sent
+    stored.write_text(json.dumps({**record, "schema_version": 2, "result": {}}))
+    with pytest.raises(PromptoptError, match=r"cell\.json: schema_version: unknown schema version 2"):
+        await bench(server, out, resume=True)
+    stored.write_text(json.dumps({**record, "result": {**record["result"], "test_n": "thirty"}}))
+    with pytest.raises(PromptoptError, match=r"cell\.json: result\.test_n: Input should be a valid integer.*delete it"):
+        await bench(server, out, resume=True)
     stored.write_text(json.dumps(record))
 
     # an interrupted cell (no cell.json yet) continues from its journal and caches: still no request

@@ -48,6 +48,23 @@ def test_round_trip_preserves_fields_and_marks_cached(path: Path) -> None:
     assert (got.text, got.finish_reason, got.usage) == (original.text, "length", original.usage)
 
 
+def test_rows_are_written_as_before_and_a_damaged_row_names_its_field(path: Path) -> None:
+    with ResponseCache(path) as cache:
+        cache.put("k", "m", ChatResponse(text="é", finish_reason="stop", usage=Usage(2, 3), latency_s=1))
+    with sqlite3.connect(path) as conn:
+        [(row,)] = conn.execute("SELECT response FROM responses").fetchall()
+        # sorted keys, the latency as given, non-ASCII kept: the rows every earlier version wrote
+        assert row == ('{"attempts": 1, "cached": false, "error": null, "error_kind": null, "finish_reason": "stop", '
+                       '"latency_s": 1, "text": "é", "usage": {"completion_tokens": 3, "estimated": false, '
+                       '"prompt_tokens": 2}}')
+        conn.execute("UPDATE responses SET response = ?", (row.replace('"prompt_tokens": 2', '"prompt_tokens": "2"'),))
+    with ResponseCache(path) as cache, pytest.raises(CacheError) as info:
+        cache.get("k")
+    message = str(info.value)
+    assert "unreadable entry for key k" in message and "usage.prompt_tokens: Input should be a valid integer" in message
+    assert "promptopt cache clear" in message
+
+
 def test_get_many_over_500_keys_and_missing_keys_absent(path: Path) -> None:
     with ResponseCache(path) as cache:
         items = [(f"k{i}", "m", ok(f"t{i}")) for i in range(1203)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from promptopt.records import RecordError
 from promptopt.budget import Budget, NoImprovement, TokenLimit
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.records import Sampling
@@ -158,6 +159,24 @@ def test_config_validation_and_json_round_trip():
     with pytest.raises(ValueError, match="population"):
         CAPOConfig(population=1)
     assert CAPOConfig.from_dict(CONFIG.to_dict()) == CONFIG
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"population": "ten"}, "CAPOConfig: population: Input should be a valid integer"),
+    ({"bogus": 1}, "CAPOConfig: bogus: Unexpected keyword argument"),
+    ({"meta_sampling": {"top_p": "high"}}, "CAPOConfig: meta_sampling.top_p: Input should be a valid number"),
+    ({"alpha": 1}, "CAPOConfig: alpha must be in"),
+])
+def test_a_stored_config_names_the_bad_field(data, message):
+    with pytest.raises(RecordError, match=message):
+        CAPOConfig.from_dict(data)
+
+
+def test_a_config_is_written_as_it_was_given():
+    """config.json text is compared on resume: an int setting in a float field stays an int."""
+    assert CAPOConfig(alpha=0.5, length_penalty=0).to_dict()["length_penalty"] == 0
+    assert isinstance(CAPOConfig(length_penalty=0).to_dict()["length_penalty"], int)
+    assert list(CAPOConfig().to_dict())[:3] == ["population", "offspring", "block_size"]
 
 
 @pytest.mark.asyncio

@@ -194,3 +194,32 @@ async def test_concurrent_episodes_on_one_client_keep_their_own_costs_and_call_c
     assert json.dumps(replayable(alone), sort_keys=True) == json.dumps(replayable(together[1]), sort_keys=True)
     await client.aclose()
     await alone_client.aclose()
+
+
+async def test_a_finished_episode_is_reloaded_and_a_damaged_one_names_its_file_and_field(server_factory, client_for,
+                                                                                          tmp_path) -> None:
+    import pytest
+
+    from promptopt.records import RecordError
+    from promptopt.runs import RunDir
+
+    client = client_for(server_factory(policy=llm_world.good_planner()))
+    config = PlannerConfig(agents="capo", max_llm_calls=5)
+    run = RunDir(tmp_path / "run")
+    [first] = await run_suite(TEST24[:1], [0], config, client, run)
+    sent = client.ledger.total().requests
+    [again] = await run_suite(TEST24[:1], [0], config, client, run)  # read back, not run
+    assert again == first and client.ledger.total().requests == sent
+    path = tmp_path / "run" / "episodes" / f"{first['key']}.json"
+    for damage, expected in (
+        ({**first, "costs": {**first["costs"], "total": {**first["costs"]["total"], "calls": "5"}}},
+         r"costs\.total\.calls: Input should be a valid integer"),
+        ({**first, "metrics": {**first["metrics"], "transport_rate": None}}, r"metrics\.transport_rate: Input should be a valid number"),
+        ({**first, "version": 9}, r"version: unknown schema version 9"),
+        ({**first, "key": "test24-05-s0"}, r"key: 'test24-05-s0' is not the episode the file is named for"),
+    ):
+        path.write_text(json.dumps(damage))
+        with pytest.raises(RecordError, match=rf"^{re.escape(str(path))}: {expected}.*delete it to run the episode again"):
+            await run_suite(TEST24[:1], [0], config, client, run)
+    assert client.ledger.total().requests == sent  # nothing was run over a damaged file
+    await client.aclose()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from promptopt import records
 from promptopt.errors import MissingExtraError, ModelSpecError
 from promptopt.llm.records import ChatRequest, ChatResponse, Usage
 
@@ -41,15 +42,13 @@ def call_params(request: ChatRequest) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    """How to load a model. ``n_threads`` None lets llama.cpp choose."""
+class EngineSettings(records.Record):
+    """How to load a model (sent to a worker process as JSON). ``n_threads`` None lets llama.cpp
+    choose."""
 
     model_path: str
     n_ctx: int = 2048
     n_threads: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "n_threads": self.n_threads}
 
 
 class LlamaEngine:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-
-from promptopt import records
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
-class ServerStats(records.Record):
+class ServerStats:
     """A snapshot of the server's counters (a copy: later traffic does not change it).
 
     Requests to ``/stats`` are not counted. ``completions_ok`` counts 200 responses carrying a
@@ -17,9 +16,6 @@ class ServerStats(records.Record):
     no choice); ``arrivals_per_key`` holds the
     ``time.monotonic()`` arrival times of each valid chat request key. The Authorization header
     is only counted (``authorization_seen``), never stored.
-
-    As JSON (``GET /stats`` of a subprocess server): status codes become strings, tuples lists;
-    read back, they are ints and tuples again.
     """
 
     requests_total: int = 0
@@ -33,6 +29,25 @@ class ServerStats(records.Record):
     models_requests: int = 0
     authorization_seen: int = 0
     connections_total: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (status codes become strings, tuples lists). Written by hand, not
+        through :mod:`promptopt.records`: the test server's process must not import pydantic
+        (it starts in ~0.05 s; ``test_server_side_import_is_light``)."""
+        data = asdict(self)
+        data["by_status"] = {str(k): v for k, v in self.by_status.items()}
+        data["arrivals_per_key"] = {k: list(v) for k, v in self.arrivals_per_key.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ServerStats":
+        """Inverse of :meth:`to_dict` (for ``GET /stats`` of a subprocess server)."""
+        values = dict(data)
+        values["by_status"] = {int(k): v for k, v in data.get("by_status", {}).items()}
+        values["arrivals_per_key"] = {
+            k: tuple(v) for k, v in data.get("arrivals_per_key", {}).items()
+        }
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 class StatsRecorder:

@@ -15,8 +15,10 @@ Grammar (documented in the README and by ``promptopt models``)::
 Options go after ``?``, joined with ``&``: ``key_env`` (the environment variable holding the key),
 ``max_concurrency``, ``rpm``, ``tpm``, ``timeout`` (seconds per request), ``max_attempts``; for
 ``local`` also ``workers`` (llama.cpp worker processes, default 1; 0 runs it in this process),
-``threads`` (per worker; default: the cores divided among the workers) and ``max_restarts``
-(how often a worker that died is restarted, default 3).
+``threads`` (per worker; default: the cores divided among the workers), ``max_restarts``
+(how often a worker that died is restarted, default 3), ``parallel`` (requests each worker
+decodes together in one llama.cpp batch, default 1) and ``reuse_prefix`` (1: evaluate only the
+part of a prompt a slot does not hold already; faster, not exact; default 0).
 Example: ``openai:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1?max_concurrency=128&timeout=120``.
 """
 
@@ -47,9 +49,14 @@ _OPTIONS = {
     "workers": int,
     "threads": int,
     "max_restarts": int,
+    # how many requests each worker decodes together, and whether a slot's cached prompt prefix
+    # is reused (1) or every prompt evaluated whole (0)
+    "parallel": int,
+    "reuse_prefix": int,
 }
-_LOCAL_ONLY = ("workers", "threads", "max_restarts")
-_ZERO_ALLOWED = ("workers", "max_restarts")
+_LOCAL_ONLY = ("workers", "threads", "max_restarts", "parallel", "reuse_prefix")
+_ZERO_ALLOWED = ("workers", "max_restarts", "reuse_prefix")
+_FLAGS = ("reuse_prefix",)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -114,6 +121,8 @@ def _parse_options(spec: str, query: str) -> dict[str, object]:
         ):
             qualifier = "zero or positive" if name in _ZERO_ALLOWED else "positive"
             raise _fail(spec, f"option '{name}' must be {qualifier}, got '{value}'")
+        if name in _FLAGS and converted not in (0, 1):
+            raise _fail(spec, f"option '{name}' is 0 or 1, got '{value}'")
         if name == "key_env" and not _ENV_NAME.match(value):
             raise _fail(spec, f"key_env must name an environment variable, got '{value}'")
         options[name] = converted

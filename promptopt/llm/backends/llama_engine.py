@@ -49,6 +49,11 @@ class EngineSettings(records.Record):
     model_path: str
     n_ctx: int = 2048
     n_threads: int | None = None
+    #: Requests decoded together (:mod:`.llama_batch`); 1 serves them one at a time.
+    parallel: int = 1
+    #: Evaluate only the part of a prompt that a slot does not hold already (faster, not exact:
+    #: see :meth:`.llama_batch.BatchDecoder._place`); implies the batched decoder.
+    reuse_prefix: bool = False
 
 
 class LlamaEngine:
@@ -57,6 +62,7 @@ class LlamaEngine:
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
         self._llm: Any = None
+        self._decoder: Any = None
 
     def load(self) -> None:
         """Load the model; raises :class:`ModelSpecError` when the file cannot be loaded."""
@@ -130,11 +136,60 @@ class LlamaEngine:
                 f"{type(exc).__name__}: {exc}", kind=ERROR_KIND, latency_s=time.perf_counter() - start
             )
 
+    def decoder(self) -> Any:
+        """The batched decoder over this model (created on first use), for ``parallel`` > 1."""
+        if self._decoder is None:
+            from promptopt.llm.backends.llama_batch import BatchDecoder
+
+            self._decoder = BatchDecoder(self._model(), slots=self.settings.parallel, n_ctx=self.settings.n_ctx,
+                                         n_threads=self.settings.n_threads, reuse_prefix=self.settings.reuse_prefix)
+        return self._decoder
+
+    @property
+    def batched(self) -> bool:
+        """Whether requests go through the batched decoder rather than one at a time."""
+        return self.settings.parallel > 1 or self.settings.reuse_prefix
+
+    def complete_many(self, params: list[dict[str, Any]]) -> list[ChatResponse]:
+        """Responses in order: through the batched decoder (:attr:`batched`), else one at a time."""
+        if not self.batched:
+            return [self.complete(p) for p in params]
+        results: dict[int, ChatResponse] = {}
+        for key, response in self.run_batched(enumerate(params)):
+            results[key] = response
+        return [results[i] for i in range(len(params))]
+
+    def run_batched(self, requests: Any, poll: Any = None) -> Any:
+        """:meth:`BatchDecoder.run`, with a failure of the decoding itself (not of one request)
+        turned into an error response for every request still in it."""
+        started = time.perf_counter()
+        pending: dict[Any, None] = {}
+
+        def tracked(items: Any) -> Any:
+            for key, item in items:
+                pending[key] = None
+                yield key, item
+
+        try:
+            for key, response in self.decoder().run(tracked(requests), (lambda: tracked(poll())) if poll else None):
+                pending.pop(key, None)
+                yield key, response
+        except ModelSpecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - llama.cpp failed mid-batch
+            failure = ChatResponse.failure(f"{type(exc).__name__}: {exc}", kind=ERROR_KIND,
+                                           latency_s=time.perf_counter() - started)
+            for key in list(pending):
+                yield key, failure
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer (no BOS, no template)."""
         return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def close(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.close()
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()

@@ -42,6 +42,8 @@ EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _BATCH_PER_WORKER = 8
 
 _GGUF_MAGIC = b"GGUF"
+#: Sequences one worker decodes together at most (each holds ``n_ctx`` KV cells).
+MAX_PARALLEL = 64
 
 
 def embedded_model_path() -> Path | None:
@@ -110,9 +112,7 @@ class _InProcessRunner:
 
     async def complete(self, params: Sequence[dict]) -> list[ChatResponse]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: [self._engine.complete(p) for p in params]
-        )
+        return await loop.run_in_executor(self._executor, self._engine.complete_many, list(params))
 
     def count_tokens(self, text: str) -> int:
         return self._executor.submit(self._engine.count_tokens, text).result()
@@ -136,6 +136,12 @@ class LocalBackend:
     ``workers`` processes (default 1; 0 = in this process, on a thread) each use ``n_threads``
     threads for decoding and prompt processing (default: the available cores divided among the
     workers). A worker that dies is restarted at most ``max_restarts`` times in all.
+
+    ``parallel`` requests (default 1) are decoded together in each worker's llama.cpp context,
+    each its own sequence (:mod:`.llama_batch`). ``reuse_prefix`` evaluates only the part of a
+    prompt its slot does not hold from an earlier request: faster when requests share instructions
+    and examples, but not exact (an answer may then depend on the requests before it; the cache
+    keeps replays exact).
     """
 
     native_batching = True
@@ -148,6 +154,8 @@ class LocalBackend:
         n_threads: int | None = None,
         workers: int = 1,
         max_restarts: int = 3,
+        parallel: int = 1,
+        reuse_prefix: bool = False,
     ) -> None:
         _require_llama_cpp()
         path = default_model_path() if model_path is None else _check_model_path(model_path)
@@ -159,6 +167,8 @@ class LocalBackend:
             raise ValueError(f"workers must be >= 0, got {workers}")
         if max_restarts < 0:
             raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
+        if not 1 <= parallel <= MAX_PARALLEL:
+            raise ValueError(f"parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
         self.model_path: Path = path
         self.n_ctx = n_ctx
         self.workers = workers
@@ -167,8 +177,10 @@ class LocalBackend:
         #: No absolute path, so caches move between machines; the same for every layout.
         self.model_identity = f"local:{path.name}:{size}"
         #: The client hands over batches of at most this many requests, so progress can be shown.
-        self.max_batch = _BATCH_PER_WORKER * max(1, workers)
-        settings = EngineSettings(str(path), n_ctx, self.n_threads)
+        self.parallel = parallel
+        self.max_batch = max(_BATCH_PER_WORKER, 2 * parallel) * max(1, workers)
+        self.reuse_prefix = reuse_prefix
+        settings = EngineSettings(str(path), n_ctx, self.n_threads, parallel, reuse_prefix)
         self._runner: _InProcessRunner | WorkerPool = (
             WorkerPool(settings, workers, max_restarts=max_restarts)
             if workers
@@ -179,7 +191,7 @@ class LocalBackend:
     def __repr__(self) -> str:
         return (
             f"LocalBackend({str(self.model_path)!r}, n_ctx={self.n_ctx}, workers={self.workers}, "
-            f"n_threads={self.n_threads})"
+            f"n_threads={self.n_threads}, parallel={self.parallel}, reuse_prefix={self.reuse_prefix})"
         )
 
     @property

@@ -1,7 +1,8 @@
 """Worker processes for the embedded model, and what happens when one dies.
 
 Each worker holds its own llama.cpp context; a batch is spread over the workers one request at
-a time, so a slow request never leaves another worker idle. When a worker dies, the request it
+a time (``parallel`` at a time when a worker decodes several together), so a slow request never
+leaves another worker idle. When a worker dies, the request it
 was serving and any not yet handed out come back as ``worker_died`` error responses (the client
 retries those), a warning line says what happened, and the next batch starts a new worker, at
 most ``max_restarts`` times over the pool's life. After that, or at once for an illegal
@@ -131,7 +132,8 @@ class WorkerPool:
                     return
                 results[index] = _response(reply)
 
-        await asyncio.gather(*(drain(worker) for worker in workers))
+        # ``parallel`` requests in flight per worker: it decodes them together
+        await asyncio.gather(*(drain(worker) for worker in workers for _ in range(self.settings.parallel)))
         for index, result in enumerate(results):
             if result is None:  # every worker died before this one was handed out
                 results[index] = ChatResponse.failure(deaths[-1].describe(), WORKER_DIED)

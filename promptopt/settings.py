@@ -88,6 +88,8 @@ class SearchOptions(records.Record):
     renderer: str | None = None
     max_blocks: int | None = None
     paper_compat: bool = False
+    #: The front's objectives, comma-separated (see :mod:`promptopt.optimizers.pareto`).
+    objectives: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The options the user set: not None, and not the flag ``paper_compat`` left off (by
@@ -137,10 +139,10 @@ class SearchOptions(records.Record):
             raise ValueError(f"optimizer '{optimizer}': {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; the CAPO-only ``max_blocks`` and ``paper_compat`` appear only when set, so
-        records written before they were shared options read the same."""
+        """JSON form; ``max_blocks``, ``paper_compat`` and ``objectives`` appear only when set, so
+        records written before they were options read the same."""
         data = super().to_dict()
-        for name in ("max_blocks", "paper_compat"):
+        for name in ("max_blocks", "paper_compat", "objectives"):
             if data[name] is None or data[name] is False:
                 del data[name]
         return data

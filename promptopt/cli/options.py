@@ -82,6 +82,18 @@ MaxBlocks = Annotated[Optional[int], typer.Option("--max-blocks", **bounds.flag(
 MaxShots = Annotated[Optional[int], typer.Option("--max-shots", **bounds.flag("max_shots"), help="CAPO: most few-shot examples per prompt K (default 5).")]
 DevSize = Annotated[Optional[int], typer.Option("--dev-size", **bounds.flag("dev_size"), help="Dev examples scored during the search (default 300).")]
 PaperCompat = Annotated[bool, typer.Option("--paper-compat", help="CAPO: reproduce the reference implementation, bugs included.")]
+def _objectives(value: Optional[str]) -> Optional[str]:
+    from promptopt.optimizers.pareto import check_objectives
+
+    if value is not None:
+        try:
+            check_objectives(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+Objectives = Annotated[Optional[str], typer.Option("--objectives", callback=_objectives, help="What the Pareto front trades off, comma-separated: score, prompt_tokens, completion_tokens (mean per dev example). Default: score,prompt_tokens.")]
 
 # -- budget ---------------------------------------------------------------------------------------
 BudgetTokens = Annotated[Optional[int], typer.Option("--budget-tokens", min=1, help="Stop after this many tokens (all roles).")]
@@ -155,7 +167,7 @@ class BudgetLimits:
 _SEARCH_FLAGS = {
     "population": Population, "offspring": Offspring, "dev_size": DevSize, "block_size": BlockSize,
     "max_shots": MaxShots, "max_tokens": MaxTokens, "meta_max_tokens": MetaMaxTokens, "renderer": Renderer,
-    "max_blocks": MaxBlocks, "paper_compat": PaperCompat,
+    "max_blocks": MaxBlocks, "paper_compat": PaperCompat, "objectives": Objectives,
 }
 group(SearchOptions, _SEARCH_FLAGS, panel="Search")
 group(BenchSettings, {

@@ -20,7 +20,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 from pydantic import ConfigDict
@@ -33,7 +33,7 @@ from promptopt.llm.client import LLMClient
 from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
 from promptopt.operators.proposals import ProposalGuard, ProposalRules, ProposalStats
-from promptopt.optimizers.pareto import FrontPoint, pareto_front
+from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES, FrontPoint, check_objectives, pareto_front
 from promptopt.prompt import Prompt
 from promptopt.racing import ScoreBook, make_blocks
 from promptopt.runs import RunDir
@@ -65,6 +65,18 @@ class SamplingConfig(records.Record):
     compares it; read back, an unknown or mistyped field is named."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")
+
+    def _check_objectives(self) -> None:
+        """The front's ``objectives`` as a tuple of known names (a comma list is accepted)."""
+        object.__setattr__(self, "objectives", check_objectives(self.objectives))  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; the front's ``objectives`` only when not the default, so config.json of runs
+        made before it was a setting compare equal on resume."""
+        data = super().to_dict()
+        if tuple(data.get("objectives", DEFAULT_OBJECTIVES)) == DEFAULT_OBJECTIVES:
+            data.pop("objectives", None)
+        return data
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,8 @@ class Optimizer(ABC):
         self.on_progress = on_progress
         self.rng = random.Random(seed)
         self.book = ScoreBook()
+        #: Completion tokens and examples per (candidate, dev block): the front's inference cost.
+        self.completions: defaultdict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
         self.candidates: dict[str, CandidateInfo] = {}
         self.population: list[str] = []
         self.generation = 0
@@ -366,6 +380,8 @@ class Optimizer(ABC):
             sampling=self.config.sampling,
         )
         scores = {cid: result.scores for cid, result in zip(ids, results)}
+        for cid, result in zip(ids, results):  # cached answers count too: they are the prompt's cost
+            self.completions[cid][block] = (sum(r.completion_tokens for r in result.records), len(result.records))
         self._record(
             "evaluation",
             generation=self.generation,
@@ -500,11 +516,24 @@ class Optimizer(ABC):
         """Every candidate with full dev evidence (all blocks of full evidence), non-dominated."""
         full = list(range(self.max_blocks))
         points = [
-            FrontPoint(cid, self.book.mean(cid, full), info.tokens)
+            FrontPoint(cid, self.book.mean(cid, full), info.tokens, self._completion_tokens(cid, full))
             for cid, info in self.candidates.items()
             if all(self.book.has(cid, b) for b in full)
         ]
-        return pareto_front(points)
+        return pareto_front(points, self._objectives())
+
+    def _completion_tokens(self, cid: str, blocks: Sequence[int]) -> float | None:
+        """Mean completion tokens per example over ``blocks`` (None when a block's are unknown)."""
+        seen = [self.completions[cid].get(b) for b in blocks]
+        if any(s is None for s in seen):
+            return None
+        total, n = sum(s[0] for s in seen if s), sum(s[1] for s in seen if s)
+        return round(total / n, 3) if n else None
+
+    def _objectives(self) -> tuple[str, ...]:
+        """The front's objectives, from the config (or its search's, for MPO)."""
+        config = getattr(self.config, "search", self.config)
+        return tuple(getattr(config, "objectives", DEFAULT_OBJECTIVES))
 
     def artifact(self, cid: str) -> Artifact:
         info = self.candidates[cid]

@@ -21,6 +21,7 @@ from promptopt.budget import BudgetExhausted
 from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.base import Optimizer, SamplingConfig
+from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES
 from promptopt.prompt import Prompt
 
 
@@ -46,10 +47,13 @@ class BaselineConfig(SamplingConfig):
     renderer: str = "paper"
     sampling: Sampling = field(default_factory=_paper_sampling)
     meta_sampling: Sampling = field(default_factory=_meta_sampling)
+    #: What the Pareto front trades off (see :mod:`promptopt.optimizers.pareto`).
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
 
     def __post_init__(self) -> None:
         from promptopt import bounds
 
+        self._check_objectives()
         bounds.check(self, ("population",), low=self._min_population())
         bounds.check(self, ("dev_size", "block_size"))
         from promptopt.prompt import renderer_for

@@ -14,6 +14,7 @@ from typing import Any
 
 from promptopt import records
 from promptopt.llm.records import Sampling
+from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES
 from promptopt.optimizers.base import (  # noqa: F401  (re-exported: the names CAPO users import)
     CandidateInfo,
     OptimizationResult,
@@ -50,10 +51,13 @@ class CAPOConfig(SamplingConfig):
     paper_compat: bool = False
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.1, top_p=0.9, max_tokens=256))
     meta_sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.7, top_p=0.95, max_tokens=512))
+    #: What the Pareto front trades off (see :mod:`promptopt.optimizers.pareto`).
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
 
     def __post_init__(self) -> None:
         from promptopt import bounds
 
+        self._check_objectives()
         bounds.check(self, ("population",), low=2)
         bounds.check(self, ("offspring", "block_size", "max_blocks", "fewshot_pool", "dev_size", "max_shots"))
         if not 0 < self.alpha < 1:

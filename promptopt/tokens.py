@@ -1,19 +1,26 @@
 """Prompt length in the target model's own tokens.
 
 Length is an objective (the length penalty, the Pareto front), so it is measured with the model's
-tokenizer where we know it: llama.cpp's for local GGUFs, tiktoken for OpenAI's models. Otherwise
-the server counts: the prompt tokens of a request holding the text, minus those of an empty one
-(the chat template's overhead); both requests are cached like any other.
+tokenizer where we know it: llama.cpp's for local GGUFs, tiktoken for OpenAI's models, the server's
+``/tokenize`` for a self-hosted server that has one (llama.cpp's server, vLLM). Otherwise it is an
+estimate, about four characters per token, and the artifact says so. Never a generation request:
+a length costs no tokens of the budget. Server counts are kept in the response cache, so a run
+replays without the server.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from promptopt.llm.client import LLMClient
-from promptopt.llm.failures import RequestsFailed, summarize_failures
-from promptopt.llm.records import ChatRequest
+from promptopt.llm.failures import RequestsFailed
+from promptopt.llm.records import ChatResponse, Usage, estimate_tokens
+
+SERVER_TOKENIZER = "server tokenizer (/tokenize)"
+ESTIMATE = "estimate (~4 characters per token)"
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ async def token_length(text: str, client: LLMClient) -> TokenLength:
 
 
 async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLength]:
-    """Lengths of several texts; the server-count fallback sends them as one batch."""
+    """Lengths of several texts, by the best tokenizer the model offers."""
     count = getattr(client.backend, "acount_tokens", None)
     if count is not None:
         return [TokenLength(await count(text), "model tokenizer (llama.cpp)") for text in texts]
@@ -50,16 +57,37 @@ async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLe
             return [TokenLength(len(encoding.encode(t)), f"tiktoken {encoding.name}") for t in texts]
     if not texts:
         return []
-    measure = client.with_role("tokenize")
-    requests = [ChatRequest.user("", max_tokens=1)] + [ChatRequest.user(t, max_tokens=1) for t in texts]
-    empty, *fulls = await measure.complete(requests)
-    failures = summarize_failures([empty, *fulls])
-    if failures.failed:
-        raise RequestsFailed(f"counting prompt tokens through the server: {failures.describe(client.endpoint)}")
-    return [
-        TokenLength(
-            max(0, full.usage.prompt_tokens - empty.usage.prompt_tokens),
-            "estimate (~4 characters per token)" if full.usage.estimated else "server count",
-        )
-        for full in fulls
-    ]
+    counts = await _server_counts(texts, client)
+    if counts is not None:
+        return [TokenLength(n, SERVER_TOKENIZER) for n in counts]
+    return [TokenLength(estimate_tokens(t), ESTIMATE) for t in texts]
+
+
+def _key(identity: str, text: str) -> str:
+    blob = json.dumps({"tokenize": text, "model": identity}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+async def _server_counts(texts: Sequence[str], client: LLMClient) -> list[int] | None:
+    """The server's counts, from the cache where it holds them; None: the server has no tokenizer."""
+    tokenize = getattr(client.backend, "atokenize", None)
+    if tokenize is None:
+        return None
+    identity = client.model_identity
+    keys = [_key(identity, t) for t in texts]
+    cache = client.cache
+    stored = cache.get_many(keys) if cache is not None else {}
+    missing = [(k, t) for k, t in zip(keys, texts) if k not in stored]
+    if missing:
+        try:
+            counts = await tokenize([t for _, t in missing])
+        except RuntimeError as exc:
+            raise RequestsFailed(f"counting prompt tokens on {client.endpoint}: {exc}") from None
+        if counts is None:
+            return None
+        fresh = {k: ChatResponse(text=str(n), finish_reason="tokenize", usage=Usage(prompt_tokens=n))
+                 for (k, _), n in zip(missing, counts)}
+        if cache is not None:
+            cache.put_many((k, identity, r) for k, r in fresh.items())
+        stored = {**stored, **fresh}
+    return [stored[k].usage.prompt_tokens for k in keys]

@@ -4,7 +4,7 @@ import pytest
 
 from promptopt.llm.records import Message
 from promptopt.prompt import NEUTRAL_SYSTEM, FewShot, Prompt, load_prompt_text, renderer_for
-from promptopt.tokens import token_length
+from promptopt.tokens import ESTIMATE, SERVER_TOKENIZER, token_length, token_lengths
 
 
 def test_paper_renderer_is_exactly_the_papers_format():
@@ -43,12 +43,35 @@ def test_hash_is_stable_and_covers_examples_and_order():
 
 
 @pytest.mark.asyncio
-async def test_token_length_falls_back_to_the_servers_count(server, client_for):
+async def test_token_length_asks_the_servers_tokenizer_once_and_never_generates(server_factory, client_for, tmp_path):
+    from promptopt.llm.cache import ResponseCache
+
+    server = server_factory()
+    client = client_for(server, cache=ResponseCache(tmp_path / "c.sqlite3"))
+    lengths = await token_lengths(["one two three", "four five"], client)
+    # the test server's tokenizer counts words, as its usage accounting does
+    assert [(n.value, n.method) for n in lengths] == [(3, SERVER_TOKENIZER), (2, SERVER_TOKENIZER)]
+    stats = server.stats()
+    assert stats.tokenize_requests == 2 and stats.completions_ok == 0 and client.ledger.total().requests == 0
+    await client.aclose()
+    # a replay (another client on the same cache) needs no server for the lengths
+    replay = client_for(server, cache=ResponseCache(tmp_path / "c.sqlite3"))
+    assert [n.value for n in await token_lengths(["one two three", "four five"], replay)] == [3, 2]
+    assert server.stats().tokenize_requests == 2
+    await replay.aclose()
+
+
+@pytest.mark.asyncio
+async def test_token_length_without_a_server_tokenizer_is_an_estimate(server_factory, client_for):
+    from promptopt.testing.capacity import ServerConfig
+
+    server = server_factory(config=ServerConfig(tokenize=False))  # a hosted API has no /tokenize
     client = client_for(server)
-    length = await token_length("one two three", client)
-    # the test server counts words + 4 per message: (3 + 4) - (0 + 4)
-    assert (length.value, length.method) == (3, "server count")
-    assert client.ledger.role("tokenize").requests == 2
+    first = await token_lengths(["twelve chars", "x" * 40], client)
+    assert [(n.value, n.method) for n in first] == [(3, ESTIMATE), (10, ESTIMATE)]
+    await token_lengths(["again"], client)
+    assert server.stats().by_status == {404: 1}  # asked once, then remembered
+    assert server.stats().completions_ok == 0 and client.ledger.total().requests == 0
     await client.aclose()
 
 

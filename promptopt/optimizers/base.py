@@ -554,7 +554,7 @@ class Optimizer(ABC):
                     high=estimate.high,
                 )
             ],
-            token_length=TokenLengthRecord(value=info.tokens, method="downstream tokenizer or server count"),
+            token_length=TokenLengthRecord(value=info.tokens, method="the downstream model's tokenizer (llama.cpp, tiktoken, the server's /tokenize) or an estimate"),
             provenance=ProvenanceRecord(
                 optimizer=self.name,
                 run_id=self.run_dir.path.name if self.run_dir else None,

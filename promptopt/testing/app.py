@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from promptopt.testing.capacity import CapacityGate, ServerConfig
+from promptopt.testing.accounting import completion_tokens
 from promptopt.testing.completion import finish
 from promptopt.testing.counters import StatsRecorder
 from promptopt.testing.faults import EARLY_KINDS, FaultInjector, FaultPlan, request_key
@@ -199,6 +200,10 @@ class ServerCore:
             if request.method != "POST":
                 return _error(405, f"{request.method} not allowed on {path}")
             return await self._chat(request)
+        if path == "/tokenize" and self.config.tokenize:
+            if request.method != "POST":
+                return _error(405, f"{request.method} not allowed on {path}")
+            return self._tokenize(request)
         if path == "/v1/models" or path.startswith("/v1/models/"):
             if request.method != "GET":
                 return _error(405, f"{request.method} not allowed on {path}")
@@ -209,6 +214,19 @@ class ServerCore:
                 return Reply(200, dumps(model_record(self.config.model)))
             return _error(404, f"model {path[len('/v1/models/'):]!r} does not exist")
         return _error(404, f"no route for {request.method} {request.path}")
+
+    def _tokenize(self, request: HttpRequest) -> Reply:
+        """llama.cpp's ``/tokenize`` (``content``; vLLM's ``prompt`` too): one token id per word,
+        the count this server's usage accounting uses."""
+        try:
+            body = json.loads(request.body)
+            text = body.get("content", body.get("prompt"))
+        except (ValueError, AttributeError):
+            text = None
+        if not isinstance(text, str):
+            return _error(400, "tokenize needs a string 'content'")
+        self.stats.tokenize_request()
+        return Reply(200, dumps({"tokens": list(range(completion_tokens(text)))}))
 
     def _stats_endpoint(self, request: HttpRequest, path: str) -> Reply:
         if path == "/stats" and request.method == "GET":

@@ -26,6 +26,8 @@ class ServerConfig:
     latency_s: float = 0.0
     prefill_tps: float | None = None
     decode_tps: float | None = None
+    #: Answer ``POST /tokenize`` as llama.cpp's server does (False: 404, as hosted APIs).
+    tokenize: bool = True
 
     def __post_init__(self) -> None:
         if self.max_seqs < 1:

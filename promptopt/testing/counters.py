@@ -27,6 +27,7 @@ class ServerStats:
     max_in_service: int = 0
     max_queue_depth: int = 0
     models_requests: int = 0
+    tokenize_requests: int = 0
     authorization_seen: int = 0
     connections_total: int = 0
 
@@ -68,6 +69,7 @@ class StatsRecorder:
             self._max_in_service = 0
             self._max_queue = 0
             self._models = 0
+            self._tokenize = 0
             self._authorization = 0
             self._connections = 0
 
@@ -87,6 +89,10 @@ class StatsRecorder:
     def models_request(self) -> None:
         with self._lock:
             self._models += 1
+
+    def tokenize_request(self) -> None:
+        with self._lock:
+            self._tokenize += 1
 
     def arrival(self, key: str, at: float) -> None:
         with self._lock:
@@ -118,6 +124,7 @@ class StatsRecorder:
                 max_in_service=self._max_in_service,
                 max_queue_depth=self._max_queue,
                 models_requests=self._models,
+                tokenize_requests=self._tokenize,
                 authorization_seen=self._authorization,
                 connections_total=self._connections,
             )

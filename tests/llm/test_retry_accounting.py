@@ -129,7 +129,9 @@ async def test_optimize_summary_shows_the_retries_the_servers_saw(server_factory
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     spend = summary["spend"]
-    assert sum(role["requests"] for role in spend.values()) == server.stats().requests_total
+    stats = server.stats()  # prompt lengths come from /tokenize: no LLM request, no spend
+    assert stats.tokenize_requests > 0
+    assert sum(role["requests"] for role in spend.values()) == stats.requests_total - stats.tokenize_requests
     assert sum(role["retries"] for role in spend.values()) > 0
     assert spend == {role: usage.to_dict() for role, usage in sorted(result.spend.items())}
 

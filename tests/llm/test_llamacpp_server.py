@@ -95,3 +95,23 @@ async def test_openai_backend_completes_a_batch_and_ledger_matches_server_usage(
     assert usage.prompt_tokens == sum(u["prompt_tokens"] for u in raw)
     assert usage.completion_tokens == sum(u["completion_tokens"] for u in raw)
     assert [r.usage.prompt_tokens for r in responses] == [u["prompt_tokens"] for u in raw]
+
+
+@pytest.mark.asyncio
+async def test_prompt_lengths_come_from_the_servers_tokenizer(llama_server):
+    from promptopt.llm.backends.local import LocalBackend
+    from promptopt.tokens import SERVER_TOKENIZER, token_lengths
+
+    client = connect(f"openai:smollm2@{llama_server}", cache=None)
+    texts = ["Classify the sentiment of the review.", "Answer with one word: positive or negative."]
+    remote = await token_lengths(texts, client)
+    await client.aclose()
+    assert {n.method for n in remote} == {SERVER_TOKENIZER}
+    assert client.ledger.total().requests == 0  # no generation request was spent on a length
+    local = LocalBackend(workers=0, n_ctx=256)
+    try:
+        own = [await local.acount_tokens(t) for t in texts]
+    finally:
+        await local.aclose()
+    # the same GGUF's tokenizer; llama-cpp-python's /extras/tokenize may count a BOS token
+    assert all(o <= r.value <= o + 1 for o, r in zip(own, remote)), (own, remote)

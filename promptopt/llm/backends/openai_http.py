@@ -126,7 +126,7 @@ class OpenAIBackend:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         )
         base_url, auth_headers = basic_auth_from_url(base_url)
-        self._tokenize_url = _tokenize_url(base_url)
+        self._tokenize_urls = _tokenize_urls(base_url)
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             default_headers=auth_headers or None,
@@ -178,38 +178,47 @@ class OpenAIBackend:
         return response_from_payload(payload, request, latency)
 
     async def atokenize(self, texts: Sequence[str]) -> list[int] | None:
-        """Token counts of ``texts`` from the server's own tokenizer (``POST /tokenize`` beside
-        ``/v1``, as llama.cpp's server and vLLM offer it; no special tokens, no template), or
-        None when the server has none (hosted APIs): asked once, then remembered."""
-        if self._tokenize_url is None:
-            return None
-        counts = []
+        """Token counts of ``texts`` from the server's own tokenizer, or None when the server has
+        none (hosted APIs): ``POST /tokenize`` beside ``/v1`` (llama.cpp's server, vLLM), else
+        ``/extras/tokenize`` (llama-cpp-python's server). Which one works is found once."""
+        counts: list[int] = []
         for text in texts:
-            try:
-                raw = await self._client.post(
-                    self._tokenize_url,
-                    body={"model": self.model, "content": text, "prompt": text, "add_special": False,
-                          "add_special_tokens": False},
-                    cast_to=self._httpx.Response,
-                )
-                payload = json.loads(await raw.aread())
-            except self._openai.APIStatusError as exc:
-                if exc.status_code in _NO_TOKENIZER and not counts:
-                    self._tokenize_url = None
+            while True:
+                if not self._tokenize_urls:
                     return None
-                raise RuntimeError(f"POST {self._tokenize_url}: {exc.status_code} {_error_message(exc)}") from None
-            except (self._openai.APITimeoutError, self._openai.APIConnectionError) as exc:
-                refused = connect_failure(exc)  # the aiohttp transport reports a refused connect as a timeout
-                reason = f"cannot connect: {refused}" if refused else str(exc.__cause__ or exc)
-                raise RuntimeError(f"POST {self._tokenize_url}: {reason}") from None
-            except (self._openai.APIError, ValueError) as exc:
-                raise RuntimeError(f"POST {self._tokenize_url}: {exc}") from None
-            tokens = payload.get("tokens") if isinstance(payload, dict) else None
-            count = payload.get("count", len(tokens) if isinstance(tokens, list) else None) if isinstance(payload, dict) else None
-            if not isinstance(count, int) or isinstance(count, bool):
-                raise RuntimeError(f"POST {self._tokenize_url}: no token list in the answer: {str(payload)[:80]}")
-            counts.append(count)
+                try:
+                    counts.append(await self._tokenize_one(self._tokenize_urls[0], text))
+                    break
+                except _NoTokenizer:
+                    if counts:  # it worked for an earlier text: this is a failure, not an absence
+                        raise RuntimeError(f"POST {self._tokenize_urls[0]}: refused after earlier answers") from None
+                    self._tokenize_urls.pop(0)
         return counts
+
+    async def _tokenize_one(self, url: str, text: str) -> int:
+        openai = self._openai
+        try:
+            raw = await self._client.post(
+                url,
+                body={"model": self.model, "content": text, "prompt": text, "input": text, "add_special": False,
+                      "add_special_tokens": False},
+                cast_to=self._httpx.Response,
+            )
+            payload = json.loads(await raw.aread())
+        except openai.APIStatusError as exc:
+            if exc.status_code in _NO_TOKENIZER:
+                raise _NoTokenizer from None
+            raise RuntimeError(f"POST {url}: {exc.status_code} {_error_message(exc)}") from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            refused = connect_failure(exc)  # the aiohttp transport reports a refused connect as a timeout
+            raise RuntimeError(f"POST {url}: {f'cannot connect: {refused}' if refused else exc.__cause__ or exc}") from None
+        except (openai.APIError, ValueError) as exc:
+            raise RuntimeError(f"POST {url}: {exc}") from None
+        tokens = payload.get("tokens") if isinstance(payload, dict) else None
+        count = payload.get("count", len(tokens) if isinstance(tokens, list) else None) if isinstance(payload, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise RuntimeError(f"POST {url}: no token list in the answer: {str(payload)[:80]}")
+        return count
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -219,12 +228,17 @@ class OpenAIBackend:
 _NO_TOKENIZER = (400, 404, 405, 501)
 
 
-def _tokenize_url(base_url: str | None) -> str | None:
-    """``/tokenize`` at the server's root, for a self-hosted server (``…/v1`` stripped)."""
+class _NoTokenizer(Exception):
+    """The server has no tokenizer at this address."""
+
+
+def _tokenize_urls(base_url: str | None) -> list[str]:
+    """Where a self-hosted server may tokenize (its root: ``…/v1`` stripped); none for hosted APIs."""
     if not base_url:
-        return None
+        return []
     root = base_url.rstrip("/")
-    return (root[: -len("/v1")] if root.endswith("/v1") else root) + "/tokenize"
+    root = root[: -len("/v1")] if root.endswith("/v1") else root
+    return [root + "/tokenize", root + "/extras/tokenize"]
 
 
 def sdk_http_module(openai: Any) -> Any:

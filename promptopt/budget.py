@@ -346,6 +346,20 @@ class Budget:
                 return why
         return None
 
+    def crossed_by(self, state: BudgetState, extra: Mapping[str, RoleUsage]) -> str | None:
+        """Which countable limit (tokens, calls) spending ``extra`` on top of ``state`` would
+        cross, as a reason; None when it fits."""
+        more = BudgetState(usage=extra)
+        for condition in self.conditions:
+            if isinstance(condition, (TokenLimit, CallLimit)):
+                used, adding = condition.used(state), condition.used(more)
+                if adding and used + adding > condition.limit:
+                    noun = "requests" if isinstance(condition, CallLimit) else condition._noun()
+                    what = "call" if isinstance(condition, CallLimit) else "token"
+                    return (f"{what} budget reached: {used:,} of {condition.limit:,} {noun} ({_scope(condition.role)}) "
+                            f"spent, and one more request would take about {adding:,}")
+        return None
+
     def room(self, state: BudgetState, unit: Mapping[str, RoleUsage]) -> Room | None:
         """The tightest room the countable limits (tokens, calls) leave for more spends of
         ``unit``; None when none of them counts it. Callers size a step with it so that they do not
@@ -422,8 +436,8 @@ class BudgetGuard:
 
     The LLM client calls ``guard(role, n_requests)`` right before sending a batch to the backend;
     the optimizer updates ``generation`` / ``generations_without_improvement`` and calls
-    :meth:`check` between generations. Usage is checked before the batch, so a run overshoots by
-    at most the batches in flight at once (one, when batches are sent one at a time).
+    :meth:`check` between generations. Usage is checked before a batch is sent, and a batch that
+    would cross a token or call limit is cut to what fits (:meth:`allowance`).
     """
 
     def __init__(
@@ -464,3 +478,22 @@ class BudgetGuard:
     def __call__(self, role: str, n_requests: int) -> None:
         """Called by the client before sending ``n_requests`` requests of ``role``."""
         self.check()
+
+    def allowance(self, role: str, estimates: Sequence[RoleUsage]) -> int:
+        """How many of the requests (in order, each its estimated cost) fit under the token and
+        call limits; raises :class:`BudgetExhausted` when not even the first does. The client
+        sends that many, then asks again with their real cost: a batch near a limit is cut where
+        it would cross it, so the overshoot is what the estimates miss, not a whole batch."""
+        state = self.state()
+        total = RoleUsage()
+        for count, estimate in enumerate(estimates):
+            total = total + estimate
+            why = self.budget.crossed_by(state, {role: total})
+            if why is not None:
+                if count > 0:
+                    return count
+                row = state.usage.get(role)
+                if row is None or row.requests == 0:
+                    return 1  # nothing known of this role's cost yet (its estimate is a guess): learn it
+                raise BudgetExhausted(why)
+        return len(estimates)

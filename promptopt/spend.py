@@ -10,7 +10,7 @@ hit again there with its stored reason instead of sending that batch.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Protocol, Sequence
 
 from promptopt.budget import BudgetExhausted, BudgetGuard, UsageSource
 from promptopt.llm.ledger import RoleUsage, add_roles
@@ -80,6 +80,10 @@ class ReplayGuard:
         if upcoming is not None and upcoming.get("event") in BUDGET_STOPS:
             raise BudgetExhausted(str(upcoming.get("reason")))
         self.guard(role, n_requests)
+
+    def allowance(self, role: str, estimates: Sequence[RoleUsage]) -> int:
+        """How many of a batch fit (see :meth:`BudgetGuard.allowance`)."""
+        return self.guard.allowance(role, estimates)
 
     def install(self, clients: Iterable[Guarded]) -> None:
         """Check before every batch of each client (they may be different servers)."""

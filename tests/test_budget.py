@@ -222,6 +222,24 @@ def test_overshoot_is_at_most_one_batch(seed: int) -> None:
     assert downstream_calls < call_limit + largest_batch_calls
 
 
+def test_the_allowance_cuts_a_batch_where_it_would_cross_a_limit() -> None:
+    ledger = UsageLedger()
+    guard = BudgetGuard(Budget([TokenLimit(1000), CallLimit(12, role="meta")]), ledger)
+    ledger.record("downstream", ChatResponse(text="x", usage=Usage(prompt_tokens=700, completion_tokens=0)))
+    each = RoleUsage(requests=1, prompt_tokens=90, completion_tokens=10)
+    assert guard.allowance("downstream", [each] * 2) == 2  # 700 + 200 fits
+    assert guard.allowance("downstream", [each] * 8) == 3  # 700 + 300 = 1000 fits, a fourth would not
+    with pytest.raises(BudgetExhausted, match=r"token budget reached: 700 of 1,000 tokens \(all roles\) spent, "
+                                              r"and one more request would take about 400"):
+        guard.allowance("downstream", [RoleUsage(requests=1, prompt_tokens=400)])
+    # a role that sent nothing yet may send one request: its estimate is a guess until then
+    assert guard.allowance("judge", [RoleUsage(requests=1, prompt_tokens=400)] * 3) == 1
+    # a call limit counts requests of its role only
+    cheap = RoleUsage(requests=1, prompt_tokens=1)
+    assert guard.allowance("meta", [cheap] * 20) == 12
+    assert guard.allowance("downstream", [cheap] * 20) == 20
+
+
 def test_room_is_the_tightest_countable_limit_for_more_spends_of_a_unit():
     from promptopt.budget import BudgetState, CallLimit, TokenLimit
 

@@ -13,6 +13,7 @@ spend (the server counted them, a provider bills them), so budgets and summaries
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from promptopt.errors import CacheError, PromptoptError
 from promptopt.llm.backends.base import WORKER_DIED, Backend, PermanentError, TransientError
 from promptopt.llm.cache import ResponseCache
-from promptopt.llm.ledger import UsageLedger
+from promptopt.llm.ledger import RoleUsage, UsageLedger
 from promptopt.llm.limits import EndpointLimiter, Limits
 from promptopt.llm.pricing import Price
 from promptopt.llm.records import ChatRequest, ChatResponse, Usage, estimate_tokens
@@ -32,6 +33,9 @@ from promptopt.llm.retry import RetryPolicy
 ResponseCallback = Callable[[int, ChatResponse], None]
 #: Called with (role, number of requests) just before a batch goes to the backend; it may raise
 #: (a budget stop) to keep the batch from being sent. Cached and coalesced answers are not guarded.
+#: A guard with an ``allowance(role, estimates)`` method is also asked how many of the requests
+#: fit (each estimated as a ``RoleUsage``): the client sends those, then asks again with what they
+#: really cost, so that a batch near the limit is cut rather than sent whole.
 SendGuard = Callable[[str, int], None]
 
 
@@ -49,6 +53,8 @@ class _Shared:
     inflight: dict[str, "asyncio.Future[ChatResponse]"] = field(default_factory=dict)
     guard: SendGuard | None = None
     endpoint: str | None = None
+    #: Prompt characters sent per role: with the ledger's prompt tokens, tokens per character.
+    sent_chars: dict[str, int] = field(default_factory=dict)
 
 
 class LLMClient:
@@ -166,7 +172,7 @@ class LLMClient:
         cache_errors: list[CacheError] = []
         try:
             if owned:
-                await self._dispatch(owned, cache_errors)
+                await self._dispatch_guarded(owned, cache_errors)
         finally:
             for key, _ in owned:
                 future = shared.inflight.pop(key, None)
@@ -192,9 +198,39 @@ class LLMClient:
         await self._shared.backend.aclose()
 
     # -- sending -----------------------------------------------------------------------------
+    async def _dispatch_guarded(self, owned: list[tuple[str, ChatRequest]], cache_errors: list[CacheError]) -> None:
+        """Send ``owned``; near a budget limit, only the part the guard's allowance lets go, then
+        the next part once what it cost is known (the allowance raises when none fits)."""
+        shared = self._shared
+        allowance = getattr(shared.guard, "allowance", None)
+        while allowance is not None:
+            fits = allowance(self.role, self._estimates([request for _, request in owned]))
+            if fits >= len(owned):
+                break
+            part, owned = owned[:fits], owned[fits:]
+            await self._dispatch(part, cache_errors)
+            assert shared.guard is not None
+            shared.guard(self.role, len(owned))
+        await self._dispatch(owned, cache_errors)
+
+    def _estimates(self, requests: Sequence[ChatRequest]) -> list[RoleUsage]:
+        """What each request will likely cost: its prompt at this role's tokens per character so
+        far (else ~4 characters a token), and this role's mean completion (else ``max_tokens``)."""
+        spent = self.ledger.role(self.role)
+        chars = self._shared.sent_chars.get(self.role, 0)
+        per_char = spent.prompt_tokens / chars if chars and spent.prompt_tokens else 0.25
+        completion = spent.completion_tokens / spent.requests if spent.requests else None
+        return [
+            RoleUsage(requests=1, prompt_tokens=math.ceil(r.approx_prompt_chars() * per_char),
+                      completion_tokens=math.ceil(completion if completion is not None else (r.max_tokens or 256)))
+            for r in requests
+        ]
+
     async def _dispatch(
         self, owned: list[tuple[str, ChatRequest]], cache_errors: list[CacheError]
     ) -> None:
+        sent = self._shared.sent_chars
+        sent[self.role] = sent.get(self.role, 0) + sum(request.approx_prompt_chars() for _, request in owned)
         backend = self._shared.backend
         if backend.native_batching:
             chunk = getattr(backend, "max_batch", None) or len(owned)

@@ -21,7 +21,7 @@ SETTINGS = BenchSettings(population=4, offspring=4, dev_size=40, block_size=10, 
                          meta_max_tokens=64, renderer="paper", test_limit=30)
 
 
-def plan_for(server, optimizers=("capo", "initial"), seeds=(1, 2), budget=8000) -> BenchPlan:
+def plan_for(server, optimizers=("capo", "initial"), seeds=(1, 2), budget=10_000) -> BenchPlan:
     return BenchPlan(optimizers=optimizers, tasks=(TASK,), seeds=seeds, budget_tokens=budget,
                      model=f"openai:test-model@{server.base_url}", settings=SETTINGS,
                      initial_prompts={TASK: scripted.INITIAL})
@@ -61,7 +61,9 @@ async def test_grid_writes_consistent_csv_table_and_plot_then_resumes_without_re
         assert config["budget"] == json.loads((Path(result.cells[0].run_dir) / "config.json").read_text())["budget"]
     capo = [c for c in result.cells if c.optimizer == "capo"]
     assert all("token budget" in c.stop_reason for c in capo), [c.stop_reason for c in capo]
-    assert all(c.tokens >= 8000 and "meta" in c.tokens_by_role for c in capo)
+    # a batch that would cross the budget is cut: every cell ends within a few requests of it
+    assert all(0.95 * 10_000 <= c.tokens <= 1.05 * 10_000 and "meta" in c.tokens_by_role for c in capo), \
+        [c.tokens for c in capo]
     # CAPO finds the FOCUS+VERIFY recombination on at least one seed and beats the floor there
     initial = {c.seed: c for c in result.cells if c.optimizer == "initial"}
     assert any(c.test_score > initial[c.seed].test_score for c in capo)
@@ -136,7 +138,7 @@ async def test_refuses_to_mix_benchmarks_in_one_output_folder(server_factory, tm
     with pytest.raises(PromptoptError, match="--resume"):
         await bench(server, out, optimizers=("initial",), seeds=(1,))
     with pytest.raises(PromptoptError, match="different settings.*budget_tokens"):
-        await bench(server, out, optimizers=("initial",), seeds=(1,), budget=9000, resume=True)
+        await bench(server, out, optimizers=("initial",), seeds=(1,), budget=12_000, resume=True)
 
 
 def test_summary_of_seeds_is_mean_and_sd():

@@ -54,7 +54,7 @@ def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes(run_cli, home
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
-            "--budget-tokens", "6000", "--run-dir", str(run_dir), "--json"]
+            "--budget-tokens", "30000", "--run-dir", str(run_dir), "--json"]
     limited = run_cli(*args, env=home, timeout=300, preexec=_file_size_limit(40_000))
     assert limited.returncode == 1, limited.stderr
     line = one_line_error(limited)
@@ -102,7 +102,7 @@ def test_a_torn_last_journal_line_is_one_warning_line_on_resume(run_cli, home, t
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
-            "--budget-tokens", "4000", "--run-dir", str(run_dir), "--json"]
+            "--budget-tokens", "30000", "--run-dir", str(run_dir), "--json"]
     first = run_cli(*args, env=home, timeout=300)
     assert first.returncode == 0, first.stderr
     with open(run_dir / "journal.jsonl", "ab") as journal:

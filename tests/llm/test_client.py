@@ -283,3 +283,23 @@ async def test_guard_runs_before_sending_and_never_for_cache_hits(server, client
     assert server.stats().requests_total == 4  # the stopped batch was never sent
     assert client._shared.inflight == {}
     await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_would_cross_the_token_budget_is_cut_to_what_fits(server, client_for):
+    from promptopt.budget import Budget, BudgetExhausted, BudgetGuard, TokenLimit
+
+    client = client_for(server)
+    limit = 400
+    client.set_guard(BudgetGuard(Budget([TokenLimit(limit)]), client.ledger))
+    await client.complete(_requests(3, prefix="warm"))  # what a request costs, to estimate from
+    first = client.ledger.total()
+    per_request = first.total_tokens / first.requests
+    with pytest.raises(BudgetExhausted, match="one more request would take about"):
+        await client.complete(_requests(40))  # about 40 x 12 tokens: far over what is left
+    spent = client.ledger.total()
+    sent = server.stats().completions_ok
+    assert 3 < sent < 43  # part of the batch went, the rest was never sent
+    assert limit - 2 * per_request <= spent.total_tokens <= limit  # met, not overshot by a batch
+    assert spent.requests == sent and client._shared.inflight == {}
+    await client.aclose()

@@ -46,16 +46,16 @@ bench-optimizers: setup
 
 # The same table with real meta answers: downstream SmolLM2-135M, meta-LLM Qwen2.5-Coder-0.5B
 # (`make models` fetches it), then the CAPO paper's setup on sst2 with the 0.5B model in both
-# roles. Sized for 2 CPU cores (see README "Comparing optimizers" for measured times).
+# roles. Hours on 2 CPU cores: finished cells are kept in git (bench/results/README.md) and reused.
 REAL_META := local:qwen2.5-coder-0.5b
 BENCH_REAL_FLAGS := --optimizers capo,opro,evoprompt-ga,evoprompt-de,initial --seeds 42,43,44 \
-	--data-dir $(DATA_DIR) --budget-tokens 12000 --test-limit 30 --population 4 --offspring 4 --dev-size 8 \
+	--data-dir $(DATA_DIR) --budget-tokens 16000 --test-limit 30 --population 4 --offspring 4 --dev-size 8 \
 	--block-size 4 --max-shots 1 --max-tokens 16 --meta-max-tokens 100 --renderer chat --no-answer-tags
 bench-optimizers-real: models
 	$(VENV)/bin/promptopt bench $(BENCH_REAL_FLAGS) --tasks sst2,subj,agnews --model local --meta-model $(REAL_META) \
-		--out runs/bench-optimizers-real --resume
+		--out bench/results/optimizers-real --resume
 	$(VENV)/bin/promptopt bench $(BENCH_REAL_FLAGS) --tasks sst2 --model $(REAL_META) \
-		--out runs/bench-optimizers-real-qwen --resume
+		--out bench/results/optimizers-real-qwen --resume
 
 # MPO's padding hack with a real judge and meta-judge: fixed vs evolving rubric (17 minutes on 2 cores).
 bench-mpo-real: models

@@ -21,13 +21,13 @@ from pydantic import BeforeValidator, ConfigDict, Discriminator, Strict, Tag, Wr
 from promptopt import records
 from promptopt.errors import PromptoptError
 from promptopt.llm.ledger import RoleUsage
+from promptopt.llm.records import Count
 
 TokenKind = Literal["total", "prompt", "completion"]
 _TOKEN_KINDS: tuple[str, ...] = ("total", "prompt", "completion")
 
 #: Stored conditions are read strictly: ``"10"`` or ``true`` is not a limit, an unknown key is an error.
 _STORED = ConfigDict(extra="forbid")
-Count = Annotated[int, Strict()]
 #: A number of seconds or dollars; an int given stays an int in config.json.
 Amount = Annotated[records.Number, Strict()]
 

@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 DEMO_FLAGS := --task demo_sentiment --model local --budget-tokens 60000 --population 4 --offspring 2 \
 	--block-size 10 --max-blocks 4 --max-shots 2 --max-tokens 48
 demo: setup
-	$(VENV)/bin/promptopt optimize $(DEMO_FLAGS) --run-dir runs/demo --resume --out prompts/demo_sentiment.json
+	$(VENV)/bin/promptopt optimize $(DEMO_FLAGS) --run-dir runs/demo --resume --out prompts/demo_sentiment.json --report
 	$(VENV)/bin/promptopt compare runs/demo/artifacts/initial.json prompts/demo_sentiment.json --task demo_sentiment
 
 test: setup
@@ -64,7 +64,7 @@ bench-mpo-real: models
 # CaPo (full, plan-only) and the CoELA-style team with every agent on the 0.5B model, next to the
 # scripted greedy and claims teams, on the first 6 test24 episodes.
 bench-plan-real: models
-	$(PY) bench/plan_real.py --model $(REAL_META) --episodes 6 --out runs/bench-plan-real
+	$(PY) bench/plan_real.py --model $(REAL_META) --episodes 6 --out bench/results/plan-real
 
 # The catalog's named local models (local:qwen2.5-coder-0.5b), fetched and verified once.
 models: setup

@@ -163,6 +163,8 @@ class OptimizeSettings:
     run_dir: Path | None = None
     resume: bool = False
     out: Path | None = None
+    #: Run even when the preflight estimate says the budget cannot pay for one generation.
+    force: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "initial_prompts", tuple(self.initial_prompts))

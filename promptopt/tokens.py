@@ -45,8 +45,8 @@ async def token_length(text: str, client: LLMClient) -> TokenLength:
     return (await token_lengths([text], client))[0]
 
 
-async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLength]:
-    """Lengths of several texts, by the best tokenizer the model offers."""
+async def local_token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLength] | None:
+    """Lengths by a tokenizer at hand without a request (the local model's, tiktoken's), or None."""
     count = getattr(client.backend, "acount_tokens", None)
     if count is not None:
         return [TokenLength(await count(text), "model tokenizer (llama.cpp)") for text in texts]
@@ -55,6 +55,14 @@ async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLe
         encoding = _tiktoken_encoding(identity.split(":", 1)[1])
         if encoding is not None:
             return [TokenLength(len(encoding.encode(t)), f"tiktoken {encoding.name}") for t in texts]
+    return None
+
+
+async def token_lengths(texts: Sequence[str], client: LLMClient) -> list[TokenLength]:
+    """Lengths of several texts, by the best tokenizer the model offers."""
+    local = await local_token_lengths(texts, client)
+    if local is not None:
+        return local
     if not texts:
         return []
     counts = await _server_counts(texts, client)

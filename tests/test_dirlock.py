@@ -64,7 +64,7 @@ def test_the_lock_is_released_and_taken_again_within_one_process(tmp_path):
 def test_plan_run_and_bench_refuse_a_directory_another_process_holds(run_cli, home, tmp_path):
     for out, args in (
         (tmp_path / "plan", ("plan", "run", "--agents", "greedy", "--episodes", "1")),
-        (tmp_path / "bench", ("bench", "--optimizers", "initial", "--tasks", "demo_sentiment", "--seeds", "1", "--budget-tokens", "1000",
+        (tmp_path / "bench", ("bench", "--optimizers", "initial", "--tasks", "demo_sentiment", "--seeds", "1", "--budget-tokens", "1000", "--force",
                               "--model", "openai:test-model@http://127.0.0.1:9/v1")),
     ):
         holder = hold(out)

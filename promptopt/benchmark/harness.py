@@ -307,17 +307,39 @@ class Harness:
             )
         return result, code
 
-    async def run_cell(self, cell: Cell) -> CellResult:
+    def optimize_settings(self, cell: Cell, run_dir: Path | None = None, resume: bool = False) -> Any:
+        """The cell's :class:`~promptopt.settings.OptimizeSettings` (forced: the grid's preflight,
+        :meth:`preflight`, ran before any cell)."""
         from promptopt.budget import Budget
+        from promptopt.settings import ModelRoles, OptimizeSettings
+
+        budget = Budget.from_options(tokens=self.plan.budget_tokens, no_improvement=self.plan.settings.no_improvement)
+        return OptimizeSettings(
+            models=ModelRoles(self.plan.model, self.plan.meta_model), optimizer=cell.optimizer,
+            config=config_for(cell.optimizer, self.plan.settings), budget=budget, seed=cell.seed,
+            initial_prompts=self.cell_settings(cell)["initial_prompts"], run_dir=run_dir, resume=resume, force=True,
+        )
+
+    async def preflight(self) -> list[tuple[Cell, Any]]:
+        """The preflight estimate (:mod:`promptopt.preflight`) of each task × optimizer at the first
+        seed, before any request; the estimate does not depend on the seed beyond its data split."""
+        from promptopt.optimization import aestimate
+
+        first = self.plan.seeds[0]
+        estimates = []
+        for cell in self.plan.cells():
+            if cell.seed == first:
+                estimate, _ = await aestimate(self.task(cell.task), settings=self.optimize_settings(cell))
+                estimates.append((cell, estimate))
+        return estimates
+
+    async def run_cell(self, cell: Cell) -> CellResult:
         from promptopt.llm.cache import ResponseCache
         from promptopt.optimization import aoptimize
-        from promptopt.settings import ModelRoles, OptimizeSettings
 
         directory = cell_dir(self.out, cell)
         task = self.task(cell.task)
-        settings = self.cell_settings(cell)
         config = config_for(cell.optimizer, self.plan.settings)
-        budget = Budget.from_options(tokens=self.plan.budget_tokens, no_improvement=self.plan.settings.no_improvement)
         run_dir = directory / "run"
         resume = (run_dir / "config.json").exists()
         cache_path = directory / SEARCH_CACHE
@@ -329,11 +351,7 @@ class Harness:
         with _Stopwatch(directory / TIMING_FILE) as watch:
             cache = ResponseCache(cache_path)
             try:
-                result = await aoptimize(task, settings=OptimizeSettings(
-                    models=ModelRoles(self.plan.model, self.plan.meta_model), optimizer=cell.optimizer,
-                    config=config, budget=budget, seed=cell.seed, initial_prompts=settings["initial_prompts"],
-                    run_dir=run_dir, resume=resume,
-                ), cache=cache)
+                result = await aoptimize(task, settings=self.optimize_settings(cell, run_dir, resume), cache=cache)
             finally:
                 cache.close()
             wall_s = watch.total
@@ -366,7 +384,7 @@ class Harness:
         )
         write_text_atomically(
             directory / CELL_FILE,
-            json.dumps(_CellFile(settings, cell_result, source_fingerprint()).to_dict(),
+            json.dumps(_CellFile(self.cell_settings(cell), cell_result, source_fingerprint()).to_dict(),
                        indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         )
         return cell_result

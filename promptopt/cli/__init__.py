@@ -7,7 +7,7 @@ Heavy modules (openai, litellm, llama.cpp) are imported inside commands, never a
 
 from __future__ import annotations
 
-from promptopt.cli import bench, cache, generate, optimize, plan, rubric, scoring, tasks  # noqa: F401  (register)
+from promptopt.cli import bench, cache, generate, optimize, plan, report, rubric, scoring, tasks  # noqa: F401  (register)
 from promptopt.cli.app import app
 from promptopt.cli.console import run_app
 

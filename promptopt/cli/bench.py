@@ -12,7 +12,7 @@ from promptopt.benchmark.plan import BenchSettings
 from promptopt.cli.app import app, emit_json
 from promptopt.cli.groups import command, group
 from promptopt.cli.inputs import parse_names
-from promptopt.cli.options import BudgetTokens, DataDir, Json, MetaModel, Model, Resume, Seeds, seed_list
+from promptopt.cli.options import BudgetTokens, DataDir, DryRun, Force, Json, MetaModel, Model, Resume, Seeds, seed_list
 from promptopt.errors import PromptoptError
 
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
@@ -56,6 +56,38 @@ def _load_tasks(names: tuple[str, ...], data_dir: Optional[Path]) -> dict[str, A
     return tasks
 
 
+def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Print what the budget buys per task × optimizer (stdout for --dry-run, else stderr) and
+    refuse, before any request, a budget that cannot pay for one generation of one of them."""
+    import asyncio
+
+    from promptopt.budget import Budget
+    from promptopt.errors import UsageError
+
+    estimates = asyncio.run(harness.preflight())
+    budget = Budget.from_options(tokens=harness.plan.budget_tokens)
+    short = [(cell, e.shortfall(budget)) for cell, e in estimates if e is not None and e.shortfall(budget)]
+    if as_json and dry_run:
+        emit_json({"cells": [{"task": c.task, "optimizer": c.optimizer, "estimate": e.to_dict() if e else None,
+                              "generations": list(e.generations(budget) or ()) if e else None,
+                              "shortfall": e.shortfall(budget) if e else None} for c, e in estimates]})
+    elif not as_json:
+        for cell, estimate in estimates:
+            if estimate is None:
+                continue
+            first, cheap, dear = estimate.initial, estimate.generation_low, estimate.generation_high
+            later = "no search after it"
+            if dear.requests:
+                low, high = estimate.generations(budget) or (0, None)
+                span = f"{cheap.requests:,}" if cheap.requests == dear.requests else f"{cheap.requests:,}-{dear.requests:,}"
+                later = f"each later generation {span} requests: about {low}-{high} generations"
+            typer.echo(f"preflight {cell.task} {cell.optimizer}: generation 0 {first.requests:,} requests "
+                       f"({first.tokens_low:,}-{first.tokens_high:,} tokens), {later}", err=not dry_run)
+    if short and not force and not dry_run:
+        names = "; ".join(f"{cell.task} {cell.optimizer}: {reason}" for cell, reason in short)
+        raise UsageError(f"{names}: raise --budget-tokens, or pass --force to run anyway")
+
+
 @app.command("bench")
 @command
 def bench_command(
@@ -68,11 +100,15 @@ def bench_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: a run directory per cell, CSV, table.md, plot.png.")] = Path("runs/bench"),
     resume: Resume = False,
     initial_prompts: Annotated[Optional[Path], typer.Option("--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts.")] = None,
+    dry_run: DryRun = False,
+    force: Force = False,
     as_json: Json = False,
 ) -> None:
     """Compare optimizers: optimizers × tasks × seeds at one token budget; CSV, table and plot.
 
     Each search option applies to every optimizer of the grid that has it (one of them at least).
+    Before the first request it prints what the budget buys in each task × optimizer, and refuses
+    a budget that cannot pay for one generation of one of them (--force runs anyway).
     """
     import asyncio
 
@@ -100,6 +136,9 @@ def bench_command(
     )
     harness = Harness(plan, out, tasks=loaded, resume=resume)
     harness.check_output()
+    _preflight(harness, dry_run=dry_run, force=force, as_json=as_json)
+    if dry_run:
+        return
     total = len(list(plan.cells()))
     with progress_bar(f"bench: {total} cells", enabled=False if as_json else None) as update:
         done = 0

@@ -97,6 +97,8 @@ Objectives = Annotated[Optional[str], typer.Option("--objectives", callback=_obj
 
 # -- budget ---------------------------------------------------------------------------------------
 BudgetTokens = Annotated[Optional[int], typer.Option("--budget-tokens", min=1, help="Stop after this many tokens (all roles).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what the budget buys (requests and tokens per generation) and exit; no request is sent.")]
+Force = Annotated[bool, typer.Option("--force", help="Run even when the preflight estimate says the budget cannot pay for one generation.")]
 BudgetUsd = Annotated[Optional[float], typer.Option("--budget-usd", min=0.0, help="Stop after this many US dollars.")]
 MaxCalls = Annotated[Optional[int], typer.Option("--max-calls", min=1, help="Stop after this many LLM requests.")]
 MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=1.0, help="Stop after this many seconds.")]
@@ -146,6 +148,16 @@ class CacheChoice:
 
 
 @dataclass(frozen=True)
+class RunOutputs:
+    """Where an optimize run writes: its directory (resumable), the best prompt's artifact, the report."""
+
+    out: Optional[Path] = None
+    run_dir: Optional[Path] = None
+    resume: bool = False
+    report: bool = False
+
+
+@dataclass(frozen=True)
 class BudgetLimits:
     """The stop conditions of one run; each flag left out is no limit."""
 
@@ -155,6 +167,9 @@ class BudgetLimits:
     max_time: Optional[float] = None
     max_generations: Optional[int] = None
     no_improvement: int = DEFAULT_NO_IMPROVEMENT
+    #: Preflight (what the budget buys): print it and exit, or run past its refusal.
+    dry_run: bool = False
+    force: bool = False
 
     def budget(self) -> Any:
         from promptopt.budget import Budget
@@ -181,6 +196,12 @@ group(ModelRoles, {"model": Model, "meta_model": MetaModel, "judge_model": Judge
 group(TaskSource, {"task": TaskName, "data_dir": DataDir, "input_field": InputField, "target_field": TargetField},
       panel="Task")
 group(CacheChoice, {"cache_path": CachePath, "no_cache": NoCache})
+group(RunOutputs, {
+    "out": Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the best prompt's artifact here (e.g. prompts/T.json).")],
+    "run_dir": RunDirectory, "resume": Resume,
+    "report": Annotated[bool, typer.Option("--report", help="Write RUN_DIR/report.html at the end (see 'promptopt report').")],
+}, panel="Output")
 group(BudgetLimits, {"budget_tokens": BudgetTokens, "budget_usd": BudgetUsd, "max_calls": MaxCalls,
-                     "max_time": MaxTime, "max_generations": MaxGenerations, "no_improvement": NoImprovement},
+                     "max_time": MaxTime, "max_generations": MaxGenerations, "no_improvement": NoImprovement,
+                     "dry_run": DryRun, "force": Force},
       panel="Budget")

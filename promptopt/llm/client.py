@@ -86,6 +86,11 @@ class LLMClient:
         )
 
     @property
+    def price(self) -> Price | None:
+        """USD per token of this endpoint's model, or None when unknown (never taken as zero)."""
+        return self._shared.price
+
+    @property
     def endpoint(self) -> str:
         """What the user named this endpoint by (the model spec, credentials masked), for messages."""
         return self._shared.endpoint or self.model_identity

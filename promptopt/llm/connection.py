@@ -107,7 +107,11 @@ def build_backend(spec: ModelSpec, *, limits: Limits, retry: RetryPolicy) -> Bac
 
 
 def price_for(spec: ModelSpec) -> Price | None:
-    """Hosted models have a price in litellm's table; self-hosted and local ones have none."""
+    """The spec's own price (``?usd_per_mtok_in=…&usd_per_mtok_out=…``), else a hosted model's
+    from litellm's table; None (unknown, never zero) for self-hosted and local models without one."""
+    per_in, per_out = spec.option("usd_per_mtok_in"), spec.option("usd_per_mtok_out")
+    if per_in is not None and per_out is not None:
+        return Price(float(per_in) / 1e6, float(per_out) / 1e6)
     if spec.backend == "litellm" or (spec.backend == "openai" and spec.base_url is None):
         return lookup_price(spec.model)
     return None

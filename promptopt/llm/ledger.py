@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, fields
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from promptopt import records
 from promptopt.llm.records import ChatResponse, Count, Exact, Usage, plain
@@ -119,6 +119,12 @@ class UsageLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._roles: dict[str, RoleUsage] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every charge (a progress display counting requests); it must
+        be quick and must not charge this ledger."""
+        self._listeners.append(listener)
 
     def record(
         self,
@@ -144,6 +150,8 @@ class UsageLedger:
         """Add ``usage`` to ``role``'s row: the one way a row grows."""
         with self._lock:
             self._roles[role] = self._roles.get(role, RoleUsage()) + usage
+        for listener in self._listeners:
+            listener()
 
     def role(self, role: str) -> RoleUsage:
         with self._lock:

@@ -18,7 +18,9 @@ Options go after ``?``, joined with ``&``: ``key_env`` (the environment variable
 ``threads`` (per worker; default: the cores divided among the workers), ``max_restarts``
 (how often a worker that died is restarted, default 3), ``parallel`` (requests each worker
 decodes together in one llama.cpp batch, default 1) and ``reuse_prefix`` (1: evaluate only the
-part of a prompt a slot does not hold already; faster, not exact; default 0).
+part of a prompt a slot does not hold already; faster, not exact; default 0). For any backend,
+``usd_per_mtok_in`` and ``usd_per_mtok_out`` (US dollars per million prompt and completion tokens)
+price a model that litellm's price table does not know, such as a self-hosted server.
 Example: ``openai:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1?max_concurrency=128&timeout=120``.
 """
 
@@ -53,9 +55,14 @@ _OPTIONS = {
     # is reused (1) or every prompt evaluated whole (0)
     "parallel": int,
     "reuse_prefix": int,
+    # US dollars per million prompt / completion tokens, for a model litellm's table does not
+    # price (a self-hosted server): both or neither; zero is a real price (a free endpoint)
+    "usd_per_mtok_in": float,
+    "usd_per_mtok_out": float,
 }
 _LOCAL_ONLY = ("workers", "threads", "max_restarts", "parallel", "reuse_prefix")
-_ZERO_ALLOWED = ("workers", "max_restarts", "reuse_prefix")
+_ZERO_ALLOWED = ("workers", "max_restarts", "reuse_prefix", "usd_per_mtok_in", "usd_per_mtok_out")
+_PRICE_OPTIONS = ("usd_per_mtok_in", "usd_per_mtok_out")
 _FLAGS = ("reuse_prefix",)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -126,6 +133,10 @@ def _parse_options(spec: str, query: str) -> dict[str, object]:
         if name == "key_env" and not _ENV_NAME.match(value):
             raise _fail(spec, f"key_env must name an environment variable, got '{value}'")
         options[name] = converted
+    given = [name for name in _PRICE_OPTIONS if name in options]
+    if len(given) == 1:
+        missing = next(name for name in _PRICE_OPTIONS if name not in options)
+        raise _fail(spec, f"option '{given[0]}' needs '{missing}' too (a price has both sides)")
     return options
 
 

@@ -34,6 +34,7 @@ from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
 from promptopt.operators.proposals import ProposalGuard, ProposalRules, ProposalStats
 from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES, FrontPoint, check_objectives, pareto_front
+from promptopt.preflight import DataLayout, RequestPlan, RunEstimate
 from promptopt.prompt import Prompt
 from promptopt.racing import ScoreBook, make_blocks
 from promptopt.runs import RunDir
@@ -121,6 +122,8 @@ class OptimizationResult:
     optimizer: str = "capo"
     #: Meta-LLM proposals per operator: asked, valid, rejected by reason, new prompts evaluated.
     proposals: Mapping[str, Any] = field(default_factory=dict)
+    #: The preflight estimate and the actual spend next to it (empty without an estimate).
+    preflight: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def racing_saved(self) -> float:
@@ -204,6 +207,11 @@ class Optimizer(ABC):
         #: The check the clients make before every batch while the run searches.
         self.batch_check = ReplayGuard(self.guard, run_dir)
         self._started = time.monotonic()
+        #: The preflight estimate made before the run (``promptopt.optimize`` sets it); the
+        #: summary sets what was actually spent next to it.
+        self.preflight: RunEstimate | None = None
+        self._initial_spend: dict[str, RoleUsage] = {}
+        self._search_spend: dict[str, RoleUsage] = {}
 
     # -- what a subclass provides ----------------------------------------------------------------
     @classmethod
@@ -279,27 +287,40 @@ class Optimizer(ABC):
         )
 
     # -- data ----------------------------------------------------------------------------------
-    def _prepare_data(self) -> None:
+    def _layout(self) -> DataLayout:
+        """The dev split, its blocks and the few-shot pool the search uses; no side effects, so
+        the preflight estimate (:mod:`promptopt.preflight`) sees exactly what the run will."""
+        return self._base_layout()
+
+    def _base_layout(self) -> DataLayout:
+        """The layout from the config alone (what the journal's "data" event records)."""
         cfg = self.config
-        dev_all = self.task.dev
+        splits = self.task.splits(seed=self.seed, fewshot_pool_size=self._fewshot_pool_size(len(self.task.dev)))
+        dev = splits.dev[: cfg.dev_size]
+        blocks = make_blocks(len(dev), self._block_size(len(dev)), self.seed)
+        return DataLayout(tuple(splits.fewshot_pool), tuple(dev), tuple(blocks), self._max_blocks(len(blocks)))
+
+    def _prepare_data(self) -> None:
         inputs = (str(v) for e in (*self.task.dev, *self.task.test) for v in e.inputs.values())
         self.proposals = ProposalGuard(ProposalRules.for_data(inputs), self.proposals.memory)
-        splits = self.task.splits(seed=self.seed, fewshot_pool_size=self._fewshot_pool_size(len(dev_all)))
-        self.pool = splits.fewshot_pool
-        self.dev: tuple[Example, ...] = splits.dev[: cfg.dev_size]
-        block_size = self._block_size(len(self.dev))
-        self.blocks = make_blocks(len(self.dev), block_size, self.seed)
-        self.max_blocks = self._max_blocks(len(self.blocks))
+        layout = self._base_layout()
+        self.pool, self.dev, self.blocks, self.max_blocks = layout.pool, layout.dev, list(layout.blocks), layout.max_blocks
         self._record(
             "data",
             task=self.task.name,
             fingerprint=self.task.fingerprint("dev"),
             dev=len(self.dev),
             fewshot_pool=len(self.pool),
-            block_size=block_size,
+            block_size=layout.block_size,
             blocks=len(self.blocks),
             max_blocks=self.max_blocks,
         )
+
+    def planned_requests(self, layout: DataLayout) -> RequestPlan | None:
+        """The requests :meth:`initialize` and one :meth:`step` send, by kind (see
+        :mod:`promptopt.preflight`), assuming every proposal comes back valid and new. None: this
+        optimizer gives no estimate."""
+        return None
 
     # -- candidates ----------------------------------------------------------------------------
     def instruction_guard(self) -> ProposalGuard:
@@ -430,6 +451,8 @@ class Optimizer(ABC):
         try:
             self._prepare_data()
             await self.initialize()
+            self._initial_spend = self.spend_view.snapshot()
+            self.spend_view.note(0)
             self._progress("initialized")
             self.best_initial = self.population[0]
             best_score = self._score(self.population[0])
@@ -473,6 +496,7 @@ class Optimizer(ABC):
         # The spend up to the stop is noted before it: a resumed run with a raised budget drops
         # the stop and everything after it, and must still carry this session's whole spend.
         self.spend_view.note(self.generation)
+        self._search_spend = self.spend_view.snapshot()
         self._record("stop", generation=self.generation, reason=stop_reason)
         try:
             await self._complete_evidence()
@@ -507,6 +531,18 @@ class Optimizer(ABC):
         )
 
     # -- results -------------------------------------------------------------------------------
+    def _preflight_report(self) -> dict[str, Any]:
+        """The preflight estimate next to what the run spent: generation 0, and the mean of the
+        later generations (evidence completion after the stop not included)."""
+        if self.preflight is None or not self._initial_spend:
+            return {}
+        initial = _stage_actual(self._initial_spend)
+        searched = _stage_actual(self._search_spend or self.spend_view.snapshot())
+        later = {"requests": searched["requests"] - initial["requests"], "tokens": searched["tokens"] - initial["tokens"]}
+        per = ({k: round(v / self.generation, 1) for k, v in later.items()} if self.generation else None)
+        return {"estimate": self.preflight.to_dict(),
+                "actual": {"initial": initial, "generations": self.generation, "per_generation": per}}
+
     def _estimate(self, cid: str, blocks: Sequence[int] | None = None) -> Estimate:
         chosen = blocks if blocks is not None else self.book.blocks_of(cid)
         scores = [float(s) for b in chosen for s in self.book.get(cid, b)]
@@ -593,6 +629,7 @@ class Optimizer(ABC):
             artifacts=artifacts,
             optimizer=self.name,
             proposals=self.proposal_stats.to_dict(),
+            preflight=self._preflight_report(),
         )
         if self.run_dir is not None:
             self.run_dir.write_summary(result.summary())
@@ -602,6 +639,15 @@ class Optimizer(ABC):
                 [(p.tokens, p.score) for p in front],
             )
         return result
+
+
+def _stage_actual(usage: Mapping[str, RoleUsage]) -> dict[str, Any]:
+    """Logical requests (cache hits included, retries not) and tokens, per role and in all."""
+    return {
+        "requests": sum(u.asked + u.cache_hits for u in usage.values()),
+        "tokens": sum(u.total_tokens for u in usage.values()),
+        "by_role": {role: u.asked + u.cache_hits for role, u in sorted(usage.items())},
+    }
 
 
 def summary_of(result: OptimizationResult) -> dict[str, Any]:
@@ -633,4 +679,5 @@ def summary_of(result: OptimizationResult) -> dict[str, Any]:
         "spend": {role: usage.to_dict() for role, usage in sorted(result.spend.items())},
         "proposals": dict(result.proposals),
         "artifacts": dict(result.artifacts),
+        **({"preflight": dict(result.preflight)} if result.preflight else {}),
     }

@@ -16,13 +16,17 @@ or ends the run when not one fits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from promptopt.budget import BudgetExhausted
 from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
-from promptopt.optimizers.base import Optimizer, SamplingConfig
+from promptopt.optimizers.base import DataLayout, Optimizer, SamplingConfig
 from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES
 from promptopt.prompt import Prompt
+
+if TYPE_CHECKING:
+    from promptopt.preflight import RequestPlan
 
 
 def _paper_sampling() -> Sampling:
@@ -78,6 +82,23 @@ class ZeroShotBaseline(Optimizer):
         self._record("initial_population", candidates=list(self.population))
         await self._score_full(self.population)
         self.population = self._rank(self.population)
+
+    #: The meta-prompt kind of a proposal (see :mod:`promptopt.preflight`); "" for no proposals.
+    proposal_kind: str = ""
+
+    def _proposals_per_generation(self, population: int) -> int:
+        """New prompts one :meth:`step` asks for (``population``: the population's size)."""
+        return 0
+
+    def planned_requests(self, layout: DataLayout) -> RequestPlan:
+        """Every candidate is scored on the full dev set: μ at initialization, then each proposal."""
+        from promptopt.preflight import RequestPlan, initial_population
+
+        members, meta = initial_population(self.initial_prompts, self.config.population)
+        full = layout.max_blocks * layout.block_size
+        per = self._proposals_per_generation(members)
+        generation = {f"meta:{self.proposal_kind}": per, "eval": per * full} if per else {}
+        return RequestPlan({"meta:init": meta, "eval": members * full}, generation, generation)
 
     def _candidate_cost(self) -> dict[str, RoleUsage]:
         """One more new candidate's cost per role, estimated from this run's spend so far: one

@@ -10,13 +10,14 @@ The loop, journal, budget, resume and artifacts are the shared ones of
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptopt import records
 from promptopt.llm.records import Sampling
 from promptopt.optimizers.pareto import DEFAULT_OBJECTIVES
 from promptopt.optimizers.base import (  # noqa: F401  (re-exported: the names CAPO users import)
     CandidateInfo,
+    DataLayout,
     OptimizationResult,
     Optimizer,
     SamplingConfig,
@@ -26,6 +27,9 @@ from promptopt.optimizers.base import (  # noqa: F401  (re-exported: the names C
 from promptopt.prompt import Prompt
 from promptopt.racing import race
 from promptopt.tasks.records import Example
+
+if TYPE_CHECKING:
+    from promptopt.preflight import RequestPlan
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,25 @@ class CAPO(Optimizer):
 
     def _max_blocks(self, n_blocks: int) -> int:
         return min(self.config.max_blocks, n_blocks)
+
+    def planned_requests(self, layout: DataLayout) -> RequestPlan:
+        """μ initial prompts with their few-shot examples on the first block; then c crossovers,
+        c mutations, a new shot for about a third of the children, and a race: from every child
+        out after one block to every contender scored on every block of full evidence."""
+        from promptopt.preflight import RequestPlan, initial_population
+
+        cfg = self.config
+        members, meta = initial_population(self.initial_prompts, cfg.population)
+        shots = min(cfg.max_shots, len(layout.pool)) / 2  # n ~ UniformInt[0, K], capped at the pool
+        size, c = layout.block_size, cfg.offspring
+        added = c / 3 if layout.pool else 0.0
+        proposals = {"meta:crossover": c, "meta:mutation": c, "shot": added}
+        return RequestPlan(
+            {"meta:init": meta, "shot": members * shots, "eval": members * size},
+            {**proposals, "eval": c * size},
+            {**proposals, "eval": size * ((members + c) * layout.max_blocks - members)},
+            shots=shots,
+        )
 
     # -- candidates ----------------------------------------------------------------------------
     async def initialize(self) -> None:

@@ -51,6 +51,10 @@ class EvoPromptGA(ZeroShotBaseline):
     name = "evoprompt-ga"
     config_type = EvoPromptGAConfig
     config: EvoPromptGAConfig
+    proposal_kind = "ga"
+
+    def _proposals_per_generation(self, population: int) -> int:
+        return self.config.offspring
 
     def _pick_parents(self) -> list[tuple[str, str]]:
         from promptopt.operators import roulette_pick
@@ -92,6 +96,10 @@ class EvoPromptDE(ZeroShotBaseline):
     name = "evoprompt-de"
     config_type = EvoPromptDEConfig
     config: EvoPromptDEConfig
+    proposal_kind = "de"
+
+    def _proposals_per_generation(self, population: int) -> int:
+        return population  # one trial per member
 
     async def step(self) -> int:
         from promptopt.operators import evolve_de

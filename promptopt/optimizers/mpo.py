@@ -40,7 +40,7 @@ from promptopt.judging.judge_setup import (
 )
 from promptopt.llm.client import LLMClient
 from promptopt.llm.records import Sampling
-from promptopt.optimizers.base import OptimizationResult, Optimizer, summary_of
+from promptopt.optimizers.base import DataLayout, OptimizationResult, Optimizer, summary_of
 from promptopt.optimizers.capo import CAPO, CAPOConfig
 from promptopt.optimizers.rubric_step import (
     JudgedOutput,
@@ -178,19 +178,37 @@ class EvolvingRubric(Optimizer):
         return super()._guarded_clients() + [client for client in judges if client is not None]
 
     # -- data ----------------------------------------------------------------------------------
+    def _layout(self) -> DataLayout:
+        """The search's layout with the last dev examples held out for the final choice, and
+        the blocks cut again from what is left."""
+        whole = self._base_layout()
+        held = min(self.mpo.heldout_size, max(1, len(whole.dev) // 4))
+        dev = whole.dev[:-held]
+        blocks = make_blocks(len(dev), self._block_size(len(dev)), self.seed)
+        return DataLayout(whole.pool, dev, tuple(blocks), self._max_blocks(len(blocks)), heldout=whole.dev[-held:])
+
+    def planned_requests(self, layout: DataLayout) -> Any:
+        """The search's requests plus one judge call per scored output."""
+        plan = super().planned_requests(layout)
+        if plan is None:
+            return None
+
+        def judged(counts: Mapping[str, float]) -> dict[str, float]:
+            return {**counts, "judge": counts.get("eval", 0.0)}
+
+        return replace(plan, initial=judged(plan.initial), generation_low=judged(plan.generation_low),
+                       generation_high=judged(plan.generation_high),
+                       excludes=("rubric meta steps", "canary audits", "held-out final scoring"))
+
     def _prepare_data(self) -> None:
-        super()._prepare_data()
-        held = min(self.mpo.heldout_size, max(1, len(self.dev) // 4))
-        self.heldout = self.dev[-held:]
-        self.dev = self.dev[:-held]
-        block_size = self._block_size(len(self.dev))
-        self.blocks = make_blocks(len(self.dev), block_size, self.seed)
-        self.max_blocks = self._max_blocks(len(self.blocks))
+        super()._prepare_data()  # journals the search's data as before the held-out split
+        layout = self._layout()
+        self.heldout, self.dev, self.blocks, self.max_blocks = layout.heldout, layout.dev, list(layout.blocks), layout.max_blocks
         self._record(
             "heldout",
             heldout=len(self.heldout),
             dev=len(self.dev),
-            block_size=block_size,
+            block_size=layout.block_size,
             blocks=len(self.blocks),
             max_blocks=self.max_blocks,
         )

@@ -44,6 +44,11 @@ class OPRO(ZeroShotBaseline):
     config_type = OPROConfig
     config: OPROConfig
 
+    proposal_kind = "opro"
+
+    def _proposals_per_generation(self, population: int) -> int:
+        return self.config.proposals
+
     async def initialize(self) -> None:
         await super().initialize()
         self.population = self.population[: self.config.max_shown]

@@ -201,3 +201,23 @@ async def test_a_cell_whose_run_is_gone_starts_over_paying_for_every_answer(serv
     assert sum(server.stats().successes_per_key.values()) - sent >= cell.calls
     assert (redone.tokens, redone.calls, redone.generations, redone.instruction) == (
         cell.tokens, cell.calls, cell.generations, cell.instruction)
+
+
+def test_cli_refuses_a_grid_whose_budget_cannot_pay_for_one_generation_before_any_request(
+    run_cli, server_factory, home, tmp_path
+):
+    server = server_factory(policy=scripted.policy)
+    base = ["bench", "--tasks", "demo_sentiment", "--optimizers", "capo,initial", "--seeds", "1",
+            "--model", f"openai:test-model@{server.base_url}", "--population", "4", "--offspring", "4",
+            "--dev-size", "16", "--block-size", "4", "--max-tokens", "16", "--out", str(tmp_path / "out")]
+    dry = run_cli(*base, "--budget-tokens", "800", "--dry-run", env=home)
+    assert dry.returncode == 0, dry.stderr
+    capo, initial = dry.stdout.splitlines()
+    assert capo.startswith("preflight demo_sentiment capo: generation 0 ") and "each later generation" in capo
+    assert initial.endswith("no search after it")
+
+    refused = run_cli(*base, "--budget-tokens", "800", env=home)
+    assert refused.returncode == 2, refused.stderr
+    assert "demo_sentiment capo: the token budget (800) is below the least" in refused.stderr
+    assert "--force" in refused.stderr
+    assert server.stats().completions_ok == 0 and not (tmp_path / "out" / "cells").exists()

@@ -31,7 +31,7 @@ def test_a_read_only_run_directory_is_one_line_naming_it(run_cli, home, tmp_path
     parent.chmod(0o555)
     try:
         args = ("optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
-                "--budget-tokens", "3000", "--no-cache")
+                "--budget-tokens", "3000", "--force", "--no-cache")  # --force: past the preflight
         nested = run_cli(*args, "--run-dir", str(parent / "run"), env=home, timeout=300, prefix=_without_root_override())
         assert nested.returncode == 1
         line = one_line_error(nested)
@@ -54,7 +54,7 @@ def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes(run_cli, home
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
-            "--budget-tokens", "30000", "--run-dir", str(run_dir), "--json"]
+            "--budget-tokens", "30000", "--force", "--run-dir", str(run_dir), "--json"]  # stops mid-generation
     limited = run_cli(*args, env=home, timeout=300, preexec=_file_size_limit(40_000))
     assert limited.returncode == 1, limited.stderr
     line = one_line_error(limited)
@@ -102,7 +102,7 @@ def test_a_torn_last_journal_line_is_one_warning_line_on_resume(run_cli, home, t
     server = server_factory(policy=scripted.policy)
     run_dir = tmp_path / "run"
     args = ["optimize", "--task", "demo_sentiment", "--model", f"openai:test-model@{server.base_url}",
-            "--budget-tokens", "30000", "--run-dir", str(run_dir), "--json"]
+            "--budget-tokens", "30000", "--force", "--run-dir", str(run_dir), "--json"]  # stops mid-generation
     first = run_cli(*args, env=home, timeout=300)
     assert first.returncode == 0, first.stderr
     with open(run_dir / "journal.jsonl", "ab") as journal:

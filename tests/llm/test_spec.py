@@ -62,3 +62,18 @@ def test_public_names_are_the_objects_not_modules():
     assert callable(connect) and connect.__name__ == "connect"
     assert parse_model_spec("local").backend == "local"
     assert ChatRequest.user("x").messages[0].content == "x"
+
+
+def test_a_price_option_needs_both_sides_and_prices_the_endpoint():
+    from promptopt.llm.connection import price_for
+
+    spec = parse_model_spec("openai:m@http://127.0.0.1:8000/v1?usd_per_mtok_in=0.5&usd_per_mtok_out=1.5")
+    price = price_for(spec)
+    assert price is not None and price.prompt_usd == pytest.approx(0.5e-6) and price.completion_usd == pytest.approx(1.5e-6)
+    assert price_for(parse_model_spec("openai:m@http://127.0.0.1:8000/v1")) is None  # unknown, not zero
+    free = price_for(parse_model_spec("local?usd_per_mtok_in=0&usd_per_mtok_out=0"))
+    assert free is not None and free.prompt_usd == 0.0  # zero is a real price (a free endpoint), not unknown
+    with pytest.raises(ModelSpecError, match="'usd_per_mtok_in' needs 'usd_per_mtok_out' too"):
+        parse_model_spec("openai:m@http://127.0.0.1:8000/v1?usd_per_mtok_in=0.5")
+    with pytest.raises(ModelSpecError, match="must be zero or positive"):
+        parse_model_spec("local?usd_per_mtok_in=-1&usd_per_mtok_out=1")

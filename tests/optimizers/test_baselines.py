@@ -251,13 +251,16 @@ async def test_a_step_asks_only_for_the_new_prompts_the_budget_left_can_score(se
     server = server_factory(policy=scripted.policy)
     await run(server, tmp_path, name, run_name="free", generations=2)
     free = journal(tmp_path / "free")
-    notes = [e["usage"] for e in free if e["event"] == "spend" and e.get("note")]
+    notes: dict[int, dict] = {}  # the spend at the end of each generation: its first note
+    for e in free:
+        if e["event"] == "spend" and e.get("note"):
+            notes.setdefault(e["generation"], e["usage"])
     asked = [e["asked"] for e in free if e["event"] == "proposals"]
     wanted = asked[-1]
     assert wanted >= 4
     # room for half of what the second step spent without a limit
-    step = _tokens(notes[1]) - _tokens(notes[0])
-    limit = _tokens(notes[0]) + step // 2
+    step = _tokens(notes[2]) - _tokens(notes[1])
+    limit = _tokens(notes[1]) + step // 2
 
     async def limited(tokens, resume=False):
         return await aoptimize(

@@ -30,6 +30,12 @@ def retry_note(usage: "RoleUsage", prefix: str = "") -> str:
     return f"{prefix}({usage.retries} retr{'y' if usage.retries == 1 else 'ies'}{tokens})"
 
 
+def request_note(usage: "RoleUsage") -> str:
+    """``sent 120 · cached 30 · failed 0 · retried 2``: what a request bar counts."""
+    return (f"sent {usage.asked:,} · cached {usage.cache_hits:,} · failed {usage.errors:,} · "
+            f"retried {usage.retries:,}")
+
+
 def spend_line(spend: Mapping[str, "RoleUsage"]) -> str:
     """Every role's :func:`usage_note`, by role name: the optimize status line's spend part."""
     return "  ".join(f"{role} {usage_note(usage)}" for role, usage in sorted(spend.items()))

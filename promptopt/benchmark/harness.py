@@ -237,8 +237,11 @@ class Harness:
 
     # -- running -------------------------------------------------------------------------------
     async def run(
-        self, *, on_start: CellCallback | None = None, on_done: DoneCallback | None = None
+        self, *, on_start: CellCallback | None = None, on_done: DoneCallback | None = None,
+        on_requests: Callable[[Cell, Any], None] | None = None,
     ) -> BenchResult:
+        """Every cell in order (finished ones reused); ``on_requests(cell, usage)`` after every
+        request a running cell's search charges (its spend so far, all roles)."""
         self.check_output()
         cells = list(self.plan.cells())
         for name in self.plan.tasks:  # load every task first: a bad name fails before any work
@@ -255,7 +258,7 @@ class Harness:
                     on_start(cell, index, len(cells))
                 stored = self.stored(cell)
                 try:
-                    result = stored[0] if stored is not None else await self.run_cell(cell)
+                    result = stored[0] if stored is not None else await self.run_cell(cell, on_requests)
                 except PromptoptError as exc:  # say which cell, keep the exit status
                     error = PromptoptError(f"cell {cell.key}: {exc}")
                     error.exit_code = exc.exit_code
@@ -333,7 +336,7 @@ class Harness:
                 estimates.append((cell, estimate))
         return estimates
 
-    async def run_cell(self, cell: Cell) -> CellResult:
+    async def run_cell(self, cell: Cell, on_requests: Callable[[Cell, Any], None] | None = None) -> CellResult:
         from promptopt.llm.cache import ResponseCache
         from promptopt.optimization import aoptimize
 
@@ -351,7 +354,10 @@ class Harness:
         with _Stopwatch(directory / TIMING_FILE) as watch:
             cache = ResponseCache(cache_path)
             try:
-                result = await aoptimize(task, settings=self.optimize_settings(cell, run_dir, resume), cache=cache)
+                result = await aoptimize(
+                    task, settings=self.optimize_settings(cell, run_dir, resume), cache=cache,
+                    on_requests=None if on_requests is None else (lambda usage: on_requests(cell, usage)),
+                )
             finally:
                 cache.close()
             wall_s = watch.total

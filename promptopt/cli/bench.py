@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -56,7 +57,55 @@ def _load_tasks(names: tuple[str, ...], data_dir: Optional[Path]) -> dict[str, A
     return tasks
 
 
-def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> None:
+class _BenchView:
+    """The live view of a grid on stderr: one request bar for the whole grid (sent and cached
+    requests of the cells run now, against the preflight estimate of those cells), with the
+    running cell and its sent, cached, failed and retried requests; finished cells print a line
+    above it. Off for --json and when stderr is not a terminal (the lines still print)."""
+
+    def __init__(self, enabled: bool, cells: int, expected: int | None) -> None:
+        self.enabled, self.cells, self.expected = enabled, cells, expected
+        self.finished_cells = self.finished_requests = self.current = 0
+
+    def __enter__(self) -> "_BenchView":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("requests"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[detail]}"), console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("requests", total=self.expected, detail=f"0/{self.cells} cells")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+    def say(self, line: str) -> None:
+        if self.enabled:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            typer.echo(line, err=True)
+
+    def requests(self, cell: Any, usage: Any) -> None:
+        from promptopt.progress import request_note
+
+        self.current = usage.asked + usage.cache_hits
+        if self.enabled:
+            done = self.finished_requests + self.current
+            total = None if self.expected is None else max(self.expected, done)
+            self._bar.update(self._task, completed=done, total=total,
+                             detail=f"cell {self.finished_cells + 1}/{self.cells} {cell.task} {cell.optimizer} "
+                                    f"seed {cell.seed}: {request_note(usage)}")
+
+    def cell_done(self) -> None:
+        self.finished_cells += 1
+        self.finished_requests += self.current
+        self.current = 0
+
+
+def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> int | None:
     """Print what the budget buys per task × optimizer (stdout for --dry-run, else stderr) and
     refuse, before any request, a budget that cannot pay for one generation of one of them."""
     import asyncio
@@ -86,6 +135,10 @@ def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> No
     if short and not force and not dry_run:
         names = "; ".join(f"{cell.task} {cell.optimizer}: {reason}" for cell, reason in short)
         raise UsageError(f"{names}: raise --budget-tokens, or pass --force to run anyway")
+    # the requests the cells still to run will send, about: what the request bar counts against
+    per_cell = {(c.task, c.optimizer): e.expected_requests(budget) if e else None for c, e in estimates}
+    pending = [per_cell.get((c.task, c.optimizer)) for c in harness.plan.cells() if harness.stored(c) is None]
+    return None if any(n is None for n in pending) else sum(pending)
 
 
 @app.command("bench")
@@ -115,7 +168,6 @@ def bench_command(
     from promptopt.benchmark.harness import Harness
     from promptopt.benchmark.plan import BenchPlan, load_initial_prompts
     from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, summary_line, write_report
-    from promptopt.progress import progress_bar
 
     optimizer_names = _optimizers(grid.optimizers)
     task_names = parse_names(grid.tasks, "--tasks")
@@ -136,28 +188,23 @@ def bench_command(
     )
     harness = Harness(plan, out, tasks=loaded, resume=resume)
     harness.check_output()
-    _preflight(harness, dry_run=dry_run, force=force, as_json=as_json)
+    expected = _preflight(harness, dry_run=dry_run, force=force, as_json=as_json)
     if dry_run:
         return
     total = len(list(plan.cells()))
-    with progress_bar(f"bench: {total} cells", enabled=False if as_json else None) as update:
-        done = 0
-        update(0, total)
+    with _BenchView(not as_json and sys.stderr.isatty(), total, expected) as view:
 
         def finished(cell: Any, reused: bool) -> None:
-            nonlocal done
-            done += 1
-            update(done, total)
+            view.cell_done()
             if not as_json:
                 how = "reused" if reused else f"{cell.wall_s:.0f}s"
-                typer.echo(
-                    f"[{done}/{total}] {cell.task} {cell.optimizer} seed {cell.seed}: test {cell.test_score:.3f} "
-                    f"dev {cell.dev_score:.3f} | {cell.prompt_tokens} prompt tokens | {cell.tokens:,} tokens, "
-                    f"{cell.calls} calls | {cell.stop_reason} ({how})",
-                    err=True,
+                view.say(
+                    f"[{view.finished_cells}/{total}] {cell.task} {cell.optimizer} seed {cell.seed}: test "
+                    f"{cell.test_score:.3f} dev {cell.dev_score:.3f} | {cell.prompt_tokens} prompt tokens | "
+                    f"{cell.tokens:,} tokens, {cell.calls} calls | {cell.stop_reason} ({how})"
                 )
 
-        result = asyncio.run(harness.run(on_done=finished))
+        result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests))
     if result.stale:
         typer.echo(
             f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "

@@ -60,10 +60,11 @@ class _RunView:
         """Every charged request: the bar counts logical requests (sent or cached)."""
         if not self.enabled:
             return
+        from promptopt.progress import request_note
+
         done = usage.asked + usage.cache_hits
         total = max(self.expected, done) if self.expected is not None else None
-        detail = f"sent {usage.asked:,} · cached {usage.cache_hits:,} · failed {usage.errors:,} · retried {usage.retries:,}"
-        self._bar.update(self._task, completed=done, total=total, detail=detail)
+        self._bar.update(self._task, completed=done, total=total, detail=request_note(usage))
 
     def progress(self, event: Any) -> None:
         if not self.enabled:

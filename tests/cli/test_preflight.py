@@ -161,3 +161,26 @@ def test_a_spec_price_makes_dollars_a_budget_and_an_unknown_price_is_refused_not
     text = run_cli("optimize", "--task", "demo_sentiment", "--model", unpriced, *SMALL, "--run-dir",
                    str(tmp_path / "plain"), "--no-cache", env=home, timeout=300)
     assert "USD unknown (no price)" in text.stdout and "$0.0000" not in text.stdout
+
+
+def test_the_bench_view_counts_every_cells_requests(server_factory, home, tmp_path):
+    server = server_factory(policy=scripted.policy)
+    out = tmp_path / "bench"
+    command = [sys.executable, "-m", "promptopt.cli", "bench", "--tasks", "demo_sentiment", "--optimizers", "capo,opro",
+               "--seeds", "1", "--model", f"openai:test-model@{server.base_url}", "--population", "4",
+               "--offspring", "4", "--dev-size", "16", "--block-size", "4", "--max-tokens", "16",
+               "--budget-tokens", "20000", "--out", str(out)]
+    screen = _run_in_a_terminal(command, home)
+    import re
+
+    frames = re.findall(r"requests\s.*?(\d+)/(\d+).*?cell (\d)/2 demo_sentiment (\w+) seed 1: sent (\d+) · cached (\d+)",
+                        screen)
+    assert {f[3] for f in frames} == {"capo", "opro"}, screen[-2000:]
+    done, total, _, _, sent, cached = (int(x) if x.isdigit() else x for x in frames[-1])
+    # the grid's bar: every search request of both cells (the first cell's, then the running one's);
+    # scoring the best prompts on test afterwards is not part of it
+    searched = 0
+    for summary in out.glob("cells/*/*/*/run/summary.json"):
+        searched += sum(r["asked"] + r["cache_hits"] for r in json.loads(summary.read_text())["spend"].values())
+    assert done == searched and total >= done and done < server.stats().completions_ok
+    assert "[2/2] demo_sentiment opro seed 1:" in screen

@@ -21,7 +21,7 @@ import warnings
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import regex
 
@@ -185,6 +185,14 @@ class LabelParser:
             terms[key] = target
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "aliases", MappingProxyType(aliases))
+
+    # A read-only mapping does not pickle; a task goes to worker processes (bench executors) pickled.
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "aliases": dict(self.aliases)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, MappingProxyType(value) if name == "aliases" else value)
 
     def _terms(self) -> dict[str, str]:
         terms = {normalize_label(label): label for label in self.labels}

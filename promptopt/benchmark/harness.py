@@ -30,7 +30,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from promptopt import jsonio, records
 from promptopt._version import source_fingerprint
@@ -195,6 +195,8 @@ class Harness:
         self.data_dir = data_dir
         self.resume = resume
         self._tasks: dict[str, Task] = dict(tasks or {})
+        #: The tasks given as objects (workers load named ones themselves).
+        self._given_tasks: dict[str, Task] = dict(tasks or {})
         self._test_client: Any = None
         self._test_cache: Any = None
 
@@ -238,45 +240,64 @@ class Harness:
     # -- running -------------------------------------------------------------------------------
     async def run(
         self, *, on_start: CellCallback | None = None, on_done: DoneCallback | None = None,
-        on_requests: Callable[[Cell, Any], None] | None = None,
+        on_requests: Callable[[Cell, Any], None] | None = None, executor: Any = None,
     ) -> BenchResult:
-        """Every cell in order (finished ones reused); ``on_requests(cell, usage)`` after every
-        request a running cell's search charges (its spend so far, all roles)."""
+        """Every cell (finished ones reused), run by ``executor`` (an
+        :class:`~promptopt.benchmark.executors.ExecutorSpec`; default serial, in this process).
+        ``on_done(result, reused)`` as each cell finishes; ``on_requests(cell, usage)`` after
+        every request a cell running in this process charges (its spend so far, all roles)."""
+        from promptopt.benchmark.executors import CellJob, ExecutorSpec, run_cells
+
+        spec = executor or ExecutorSpec("serial")
         self.check_output()
         cells = list(self.plan.cells())
         for name in self.plan.tasks:  # load every task first: a bad name fails before any work
             self.task(name)
         self.out.mkdir(parents=True, exist_ok=True)
-        results: list[CellResult] = []
+        finished: dict[Cell, CellResult] = {}
         reused: list[str] = []
         stale: list[str] = []
         self._lock.acquire()  # one benchmark per --out (each cell's run directory is locked too)
         try:
             write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
-            for index, cell in enumerate(cells):
-                if on_start is not None:
-                    on_start(cell, index, len(cells))
-                stored = self.stored(cell)
-                try:
-                    result = stored[0] if stored is not None else await self.run_cell(cell, on_requests)
-                except PromptoptError as exc:  # say which cell, keep the exit status
-                    error = PromptoptError(f"cell {cell.key}: {exc}")
-                    error.exit_code = exc.exit_code
-                    raise error from exc
-                if stored is not None:
-                    reused.append(cell.key)
-                    if stored[1] != source_fingerprint():
-                        stale.append(cell.key)
-                results.append(result)
+            pending = []
+            for cell in cells:
+                stored = _for_cell(cell, self.stored)
+                if stored is None:
+                    pending.append(cell)
+                    continue
+                finished[cell] = stored[0]
+                reused.append(cell.key)
+                if stored[1] != source_fingerprint():
+                    stale.append(cell.key)
                 if on_done is not None:
-                    on_done(result, stored is not None)
+                    on_done(stored[0], True)
+
+            def done(cell: Cell, result: CellResult) -> None:
+                finished[cell] = result
+                if on_done is not None:
+                    on_done(result, False)
+
+            async def here(cell: Cell) -> CellResult:
+                if on_start is not None:
+                    on_start(cell, cells.index(cell), len(cells))
+                return await _for_cell_async(cell, lambda: self.run_cell(cell, on_requests))
+
+            job = CellJob(self.plan, str(self.out), None if self.data_dir is None else str(self.data_dir),
+                          self._given_tasks)
+            await _for_cell_async(None, lambda: run_cells(spec, job, pending, done, here))
         finally:
-            if self._test_client is not None:
-                await self._test_client.aclose()
-                self._test_cache.close()
-                self._test_client = self._test_cache = None
+            await self.close()
             self._lock.release()
-        return BenchResult(self.plan, self.out, tuple(results), tuple(reused), tuple(stale))
+        results = tuple(finished[cell] for cell in cells)
+        return BenchResult(self.plan, self.out, results, tuple(reused), tuple(stale))
+
+    async def close(self) -> None:
+        """Close the test-scoring client and cache (opened by the first cell scored here)."""
+        if self._test_client is not None:
+            await self._test_client.aclose()
+            self._test_cache.close()
+            self._test_client = self._test_cache = None
 
     def plan_dict(self) -> dict[str, Any]:
         plan = self.plan
@@ -413,6 +434,29 @@ class Harness:
         [result] = await evaluate([prompt], examples, task, self._test_client, renderer=renderer, sampling=sampling,
                                   split="test")
         return result
+
+
+def _named(cell: Cell | None, exc: PromptoptError) -> PromptoptError:
+    """``exc`` with the cell it happened in (a worker's error names it already), same exit status."""
+    if cell is None or str(exc).startswith("cell "):
+        return exc
+    error = PromptoptError(f"cell {cell.key}: {exc}")
+    error.exit_code = exc.exit_code
+    return error
+
+
+def _for_cell(cell: Cell, work: Callable[[Cell], Any]) -> Any:
+    try:
+        return work(cell)
+    except PromptoptError as exc:  # say which cell, keep the exit status
+        raise _named(cell, exc) from exc
+
+
+async def _for_cell_async(cell: Cell | None, work: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await work()
+    except PromptoptError as exc:
+        raise _named(cell, exc) from exc
 
 
 async def arun_benchmark(

@@ -13,7 +13,7 @@ from promptopt.benchmark.plan import BenchSettings
 from promptopt.cli.app import app, emit_json
 from promptopt.cli.groups import command, group
 from promptopt.cli.inputs import parse_names
-from promptopt.cli.options import BudgetTokens, DataDir, DryRun, Force, Json, MetaModel, Model, Resume, Seeds, seed_list
+from promptopt.cli.options import BudgetTokens, DataDir, Json, MetaModel, Model, Preflight, Resume, Seeds, seed_list
 from promptopt.errors import PromptoptError
 
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
@@ -153,8 +153,8 @@ def bench_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: a run directory per cell, CSV, table.md, plot.png.")] = Path("runs/bench"),
     resume: Resume = False,
     initial_prompts: Annotated[Optional[Path], typer.Option("--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts.")] = None,
-    dry_run: DryRun = False,
-    force: Force = False,
+    preflight: Preflight = Preflight(),
+    executor: Annotated[str, typer.Option("--executor", help="Where cells run: serial (default), processes[:N] (N at a time), ray[:ADDRESS] (a local Ray instance, or the cluster at ADDRESS; extra 'ray').")] = "serial",
     as_json: Json = False,
 ) -> None:
     """Compare optimizers: optimizers × tasks × seeds at one token budget; CSV, table and plot.
@@ -169,6 +169,9 @@ def bench_command(
     from promptopt.benchmark.plan import BenchPlan, load_initial_prompts
     from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, summary_line, write_report
 
+    from promptopt.benchmark.executors import ExecutorSpec
+
+    spec = ExecutorSpec.parse(executor)
     optimizer_names = _optimizers(grid.optimizers)
     task_names = parse_names(grid.tasks, "--tasks")
     seed_values = seed_list(grid.seeds)
@@ -188,11 +191,13 @@ def bench_command(
     )
     harness = Harness(plan, out, tasks=loaded, resume=resume)
     harness.check_output()
-    expected = _preflight(harness, dry_run=dry_run, force=force, as_json=as_json)
-    if dry_run:
+    expected = _preflight(harness, dry_run=preflight.dry_run, force=preflight.force, as_json=as_json)
+    if preflight.dry_run:
         return
     total = len(list(plan.cells()))
-    with _BenchView(not as_json and sys.stderr.isatty(), total, expected) as view:
+    # the request bar follows cells that run in this process; others report when they finish
+    live = not as_json and sys.stderr.isatty() and spec.kind == "serial"
+    with _BenchView(live, total, expected) as view:
 
         def finished(cell: Any, reused: bool) -> None:
             view.cell_done()
@@ -204,7 +209,7 @@ def bench_command(
                     f"{cell.tokens:,} tokens, {cell.calls} calls | {cell.stop_reason} ({how})"
                 )
 
-        result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests))
+        result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests, executor=spec))
     if result.stale:
         typer.echo(
             f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "

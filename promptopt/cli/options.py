@@ -148,6 +148,14 @@ class CacheChoice:
 
 
 @dataclass(frozen=True)
+class Preflight:
+    """What to do with the preflight estimate (bench; optimize has it in :class:`BudgetLimits`)."""
+
+    dry_run: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class RunOutputs:
     """Where an optimize run writes: its directory (resumable), the best prompt's artifact, the report."""
 
@@ -196,6 +204,7 @@ group(ModelRoles, {"model": Model, "meta_model": MetaModel, "judge_model": Judge
 group(TaskSource, {"task": TaskName, "data_dir": DataDir, "input_field": InputField, "target_field": TargetField},
       panel="Task")
 group(CacheChoice, {"cache_path": CachePath, "no_cache": NoCache})
+group(Preflight, {"dry_run": DryRun, "force": Force}, panel="Budget")
 group(RunOutputs, {
     "out": Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the best prompt's artifact here (e.g. prompts/T.json).")],
     "run_dir": RunDirectory, "resume": Resume,

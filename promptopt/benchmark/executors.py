@@ -4,7 +4,8 @@ A cell is one idempotent, resumable unit: its run directory and response cache u
 (see :mod:`promptopt.benchmark.harness`). Whatever runs it, it writes the same ``cell.json``; a
 cell interrupted anywhere (a killed worker, a lost node) is run again and resumes from its journal,
 answering what it asked before from its own cache. The driver alone writes the grid's files, from
-the cells' results in grid order, so every executor gives the same tables.
+the cells' results, and scores every cell's best prompt on test itself (one process, one test
+cache, in grid order), so every executor gives the same files.
 
 ``serial`` keeps the live request count of the running cell; ``processes[:N]`` runs N cells at a
 time in fresh processes (N defaults to the CPU count); ``ray[:ADDRESS]`` submits every cell as a
@@ -24,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 from promptopt.errors import MissingExtraError, UsageError
 
 if TYPE_CHECKING:
-    from promptopt.benchmark.harness import CellResult
+    from promptopt.benchmark.harness import Searched
     from promptopt.benchmark.plan import BenchPlan, Cell
     from promptopt.tasks.task import Task
 
-#: Called with each finished cell's result as it finishes (in completion order).
-Finished = Callable[["Cell", "CellResult"], None]
+#: Awaited with each cell whose search finished (in completion order): the driver finishes it.
+Finished = Callable[["Cell", "Searched"], Awaitable[None]]
 
 KINDS = ("serial", "processes", "ray")
 #: Ray retries of a cell whose worker died (each resumes the cell from its journal).
@@ -46,16 +47,17 @@ class CellJob:
     tasks: Mapping[str, Task]
 
 
-def run_cell_job(job: CellJob, cell: Cell) -> CellResult:
-    """Run one cell in this process (a worker's entry point): a harness of its own, the cell's
-    run directory and cache under ``job.out``; returns the result written to its ``cell.json``."""
+def run_cell_job(job: CellJob, cell: Cell) -> Searched:
+    """Search one cell in this process (a worker's entry point): a harness of its own, the cell's
+    run directory and cache under ``job.out``; the driver then scores it on test and writes its
+    ``cell.json``."""
     from promptopt.benchmark.harness import Harness, _named
     from promptopt.errors import PromptoptError
 
-    async def main() -> CellResult:
+    async def main() -> Searched:
         harness = Harness(job.plan, job.out, tasks=job.tasks, data_dir=job.data_dir, resume=True)
         try:
-            return await harness.run_cell(cell)
+            return await harness.search_cell(cell)
         except PromptoptError as exc:  # say which cell, keep the exit status
             raise _named(cell, exc) from exc
         finally:
@@ -103,12 +105,13 @@ async def run_cells(
     job: CellJob,
     cells: Sequence[Cell],
     on_finished: Finished,
-    serial: Callable[[Cell], Awaitable[CellResult]],
+    serial: Callable[[Cell], Awaitable[Searched]],
 ) -> None:
-    """Run ``cells`` with the executor ``spec``; ``serial(cell)`` runs one in this process."""
+    """Search ``cells`` with the executor ``spec`` (``serial(cell)`` searches one in this
+    process), awaiting ``on_finished`` for each as it finishes."""
     if spec.kind == "serial" or not cells:
         for cell in cells:
-            on_finished(cell, await serial(cell))
+            await on_finished(cell, await serial(cell))
     elif spec.kind == "processes":
         await _in_processes(job, cells, on_finished, int(spec.argument) if spec.argument else os.cpu_count() or 1)
     else:
@@ -126,7 +129,7 @@ async def _in_processes(job: CellJob, cells: Sequence[Cell], on_finished: Finish
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                on_finished(pending.pop(future), future.result())
+                await on_finished(pending.pop(future), future.result())
 
 
 def _short_temp_dir() -> str | None:
@@ -158,7 +161,7 @@ async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, ad
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)
             for ref in done:
-                on_finished(pending.pop(ref), await asyncio.to_thread(ray.get, ref))
+                await on_finished(pending.pop(ref), await asyncio.to_thread(ray.get, ref))
     finally:
         if started_here:
             ray.shutdown()

@@ -177,6 +177,22 @@ def without_answer_tags(task: Task) -> Task:
     return dataclasses.replace(task, parser=dataclasses.replace(parser, tag=None))
 
 
+@dataclass(frozen=True)
+class Searched:
+    """What a cell's search hands back for its ``cell.json``: plain data (pickled from workers)."""
+
+    best: Any  # promptopt.prompt.Prompt
+    dev_score: float
+    dev_n: int
+    prompt_tokens: int
+    spend: Mapping[str, Any]  # role -> promptopt.llm.ledger.RoleUsage
+    stop_reason: str
+    generations: int
+    proposals: Mapping[str, Any]
+    wall_s: float
+    run_dir: str
+
+
 class Harness:
     """Runs a :class:`BenchPlan` into an output directory."""
 
@@ -273,19 +289,32 @@ class Harness:
                 if on_done is not None:
                     on_done(stored[0], True)
 
-            def done(cell: Cell, result: CellResult) -> None:
-                finished[cell] = result
-                if on_done is not None:
-                    on_done(result, False)
+            # Cells are finished (scored on test, cell.json written) in grid order whatever order
+            # their searches end in: which cell pays for a test answer the shared test cache then
+            # holds is the same as in a serial run, and so is every file.
+            position = {cell: index for index, cell in enumerate(pending)}
+            ready: dict[int, tuple[Cell, Searched]] = {}
+            upcoming = 0
 
-            async def here(cell: Cell) -> CellResult:
+            async def searched(cell: Cell, search: Searched) -> None:
+                nonlocal upcoming
+                ready[position[cell]] = (cell, search)
+                while upcoming in ready:
+                    next_cell, next_search = ready.pop(upcoming)
+                    upcoming += 1
+                    result = await _for_cell_async(next_cell, lambda: self.finish_cell(next_cell, next_search))
+                    finished[next_cell] = result
+                    if on_done is not None:
+                        on_done(result, False)
+
+            async def here(cell: Cell) -> Searched:
                 if on_start is not None:
                     on_start(cell, cells.index(cell), len(cells))
-                return await _for_cell_async(cell, lambda: self.run_cell(cell, on_requests))
+                return await _for_cell_async(cell, lambda: self.search_cell(cell, on_requests))
 
             job = CellJob(self.plan, str(self.out), None if self.data_dir is None else str(self.data_dir),
                           self._given_tasks)
-            await _for_cell_async(None, lambda: run_cells(spec, job, pending, done, here))
+            await _for_cell_async(None, lambda: run_cells(spec, job, pending, searched, here))
         finally:
             await self.close()
             self._lock.release()
@@ -358,12 +387,16 @@ class Harness:
         return estimates
 
     async def run_cell(self, cell: Cell, on_requests: Callable[[Cell, Any], None] | None = None) -> CellResult:
+        """Search and finish one cell in this process."""
+        return await self.finish_cell(cell, await self.search_cell(cell, on_requests))
+
+    async def search_cell(self, cell: Cell, on_requests: Callable[[Cell, Any], None] | None = None) -> Searched:
+        """The cell's search (resumed from its journal when it has one): what a worker runs."""
         from promptopt.llm.cache import ResponseCache
         from promptopt.optimization import aoptimize
 
         directory = cell_dir(self.out, cell)
         task = self.task(cell.task)
-        config = config_for(cell.optimizer, self.plan.settings)
         run_dir = directory / "run"
         resume = (run_dir / "config.json").exists()
         cache_path = directory / SEARCH_CACHE
@@ -382,8 +415,18 @@ class Harness:
             finally:
                 cache.close()
             wall_s = watch.total
-        test = await self.score_test(task, result.best, config)
-        spend = dict(result.spend)
+        return Searched(result.best, result.best_score.value, result.best_score.n, result.best_tokens,
+                        dict(result.spend), result.stop_reason, result.generations, dict(result.proposals),
+                        round(wall_s, 3), str(run_dir))
+
+    async def finish_cell(self, cell: Cell, searched: Searched) -> CellResult:
+        """Score the cell's best prompt on test and write its ``cell.json``. The driver does this
+        for every executor, in one process with one test cache, so test scoring is the same
+        whatever ran the searches."""
+        task = self.task(cell.task)
+        config = config_for(cell.optimizer, self.plan.settings)
+        test = await self.score_test(task, searched.best, config)
+        spend, proposals = searched.spend, searched.proposals
         cell_result = CellResult(
             optimizer=cell.optimizer,
             task=cell.task,
@@ -392,25 +435,25 @@ class Harness:
             test_low=test.estimate.low,
             test_high=test.estimate.high,
             test_n=test.n,
-            dev_score=result.best_score.value,
-            dev_n=result.best_score.n,
-            prompt_tokens=result.best_tokens,
-            few_shots=len(result.best.examples),
-            instruction=result.best.instruction,
+            dev_score=searched.dev_score,
+            dev_n=searched.dev_n,
+            prompt_tokens=searched.prompt_tokens,
+            few_shots=len(searched.best.examples),
+            instruction=searched.best.instruction,
             tokens=sum(u.total_tokens for u in spend.values()),
             tokens_by_role={role: u.total_tokens for role, u in sorted(spend.items())},
             calls=sum(u.requests for u in spend.values()),
-            wall_s=round(wall_s, 3),
-            stop_reason=result.stop_reason,
-            generations=result.generations,
+            wall_s=searched.wall_s,
+            stop_reason=searched.stop_reason,
+            generations=searched.generations,
             test_tokens=test.prompt_tokens + test.completion_tokens,
-            run_dir=str(run_dir),
-            new_prompts=int(result.proposals.get("new_prompts_evaluated", 0)),
-            proposals_asked=int(result.proposals.get("asked", 0)),
-            proposals_valid=int(result.proposals.get("valid", 0)),
+            run_dir=searched.run_dir,
+            new_prompts=int(proposals.get("new_prompts_evaluated", 0)),
+            proposals_asked=int(proposals.get("asked", 0)),
+            proposals_valid=int(proposals.get("valid", 0)),
         )
         write_text_atomically(
-            directory / CELL_FILE,
+            cell_dir(self.out, cell) / CELL_FILE,
             json.dumps(_CellFile(self.cell_settings(cell), cell_result, source_fingerprint()).to_dict(),
                        indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         )

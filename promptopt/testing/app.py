@@ -42,6 +42,9 @@ class Reply:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    #: The request key this reply answers (a completion): counted when it goes to a client still
+    #: connected, so a request whose client died while it was served was never answered.
+    answers: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ class ServerCore:
                     await asyncio.sleep(action.seconds)
                     break
                 keep_alive = request.keep_alive
+                if isinstance(action, Reply) and action.answers is not None:
+                    if reader.at_eof():
+                        break  # the client hung up while its request was served: nobody to answer
+                    self.stats.completion_ok(action.answers)  # before the client can see it
                 writer.write(
                     render_response(
                         action.status, action.body, headers=action.headers, keep_alive=keep_alive
@@ -275,8 +282,6 @@ class ServerCore:
             )
             if seconds > 0:
                 await asyncio.sleep(seconds)
-        if fault != "no_choices":  # that one carries no completion: served, but not answered
-            self.stats.completion_ok(key)
         body_bytes = completion_body(
             f"chatcmpl-{next(self._ids):010d}",
             int(time.time()),
@@ -287,7 +292,8 @@ class ServerCore:
             completion.completion_tokens,
             with_choice=fault != "no_choices",
         )
-        return Reply(200, body_bytes)
+        # no_choices carries no completion: served, but not answered
+        return Reply(200, body_bytes, answers=None if fault == "no_choices" else key)
 
     @staticmethod
     def _early_fault(kind: str, plan: FaultPlan) -> Action:

@@ -17,11 +17,14 @@ GRID = ["bench", "--tasks", "demo_sentiment", "--optimizers", "capo,opro,initial
         "--budget-tokens", "20000", "--json"]
 
 
-def _comparable(out: Path) -> tuple[list[str], dict]:
+def _comparable(out: Path, server_url: str = "") -> tuple[list[str], dict]:
     """table.md without its wall-time column; results.json without wall times, the folder name
-    and the list of reused cells."""
-    table = [line.rsplit("|", 2)[0] for line in (out / "table.md").read_text().splitlines()]
-    results = json.loads((out / "results.json").read_text().replace(str(out), "OUT"))
+    and the list of reused cells; with ``server_url``, the server's address too."""
+    def text(name: str) -> str:
+        return (out / name).read_text().replace(str(out), "OUT").replace(server_url or "\0", "URL")
+
+    table = [line.rsplit("|", 2)[0] for line in text("table.md").splitlines()]
+    results = json.loads(text("results.json"))
     results.pop("reused")  # which cells this session reused: not the grid's result
     for cell in results["cells"]:
         cell.pop("wall_s")
@@ -66,3 +69,88 @@ def test_without_ray_the_ray_executor_exits_2_naming_the_extra(home, tmp_path):
 def test_a_bad_executor_is_named(run_cli, home, flag, words):
     result = run_cli("bench", "--executor", flag, "--budget-tokens", "1000", env=home)
     assert result.returncode == 2 and words in result.stderr, result.stderr
+
+
+class _Freezer:
+    """The scripted policy, with a switch that holds every request in service until released:
+    answered requests are then all in their cells' caches, and the held ones unanswered."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.frozen = threading.Event()
+
+    async def __call__(self, request):
+        import asyncio
+
+        while self.frozen.is_set():
+            await asyncio.sleep(0.01)
+        return scripted.policy(request)
+
+
+def _ray_cell_workers() -> list[int]:
+    """Pids of Ray worker processes running a cell now (their title is the task's name)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"ray::run_cell_job"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_ray_worker_killed_mid_cell_is_retried_and_nothing_answered_is_asked_again(
+    run_cli, server_factory, home, tmp_path
+):
+    import os
+    import signal
+    import time
+
+    reference = server_factory(policy=scripted.policy)
+    serial = run_cli(*GRID, "--model", f"openai:test-model@{reference.base_url}", "--out", str(tmp_path / "serial"),
+                     env=home, timeout=600)
+    assert serial.returncode == 0, serial.stderr
+
+    freezer = _Freezer()
+    server = server_factory(policy=freezer)
+    out = tmp_path / "ray"
+    proc = subprocess.Popen([sys.executable, "-m", "promptopt.cli", *GRID, "--model",
+                             f"openai:test-model@{server.base_url}", "--executor", "ray", "--out", str(out)],
+                            env=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 300
+    try:
+        while killed is None and time.monotonic() < deadline and proc.poll() is None:
+            searching = [j for j in out.glob("cells/*/*/*/run/journal.jsonl")
+                         if '"initial_population"' in j.read_text() and not (j.parent / "summary.json").exists()]
+            workers = _ray_cell_workers()
+            if searching and workers:
+                freezer.frozen.set()
+                time.sleep(1.5)  # every answer on its way lands in its cell's cache; new requests wait
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+                time.sleep(0.5)  # the server sees the dead worker's connections close
+                freezer.frozen.clear()
+            time.sleep(0.05)
+    finally:
+        freezer.frozen.clear()
+        stdout, stderr = proc.communicate(timeout=600)
+    assert killed is not None, f"no cell was ever seen searching on a Ray worker: {stderr[-2000:]}"
+    assert proc.returncode == 0, stderr[-3000:]
+    resumed = [t for t in out.glob("cells/*/*/*/timing.json") if len(json.loads(t.read_text())["sessions"]) == 2]
+    assert len(resumed) == 1  # the killed cell ran again (Ray's retry) and resumed from its journal
+    (_, got), (_, want) = _comparable(out, server.base_url), _comparable(tmp_path / "serial", reference.base_url)
+    # Every result is the serial run's, but the killed cell's spend: what its dead session paid
+    # after its last spend note is replayed from the cache for free and not carried (a known gap
+    # of resuming after a crash, see issue 17's note), so it shows less, never more.
+    spend = ("calls", "tokens", "tokens_by_role")
+    for mine, theirs in zip(got["cells"], want["cells"]):
+        if mine["run_dir"].startswith(f"OUT/{resumed[0].parent.relative_to(out)}"):
+            assert mine["tokens"] <= theirs["tokens"] and mine["calls"] <= theirs["calls"]
+            mine, theirs = ({k: v for k, v in c.items() if k not in spend} for c in (mine, theirs))
+        assert mine == theirs
+    # every request was answered as often as in the serial run: none the dead worker had its
+    # answer for was sent again (the cell resumed from its journal and cache)
+    assert server.stats().successes_per_key == reference.stats().successes_per_key

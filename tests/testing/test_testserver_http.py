@@ -148,3 +148,25 @@ async def test_async_context_manager(chat_body) -> None:
         port = srv.port
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+
+
+def test_a_request_whose_client_hangs_up_while_it_is_served_is_not_answered(server_factory) -> None:
+    import json
+    import socket
+    import time
+
+    server = server_factory(config=ServerConfig(latency_s=0.5))
+    host, port = server.base_url.split("://", 1)[1].split("/", 1)[0].split(":")
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "gone before the answer"}]}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body)
+        time.sleep(0.1)  # the request is being served (0.5 s) when its client dies
+    time.sleep(1.0)
+    stats = server.stats()
+    assert stats.requests_total == 1 and stats.completions_ok == 0 and stats.successes_per_key == {}
+
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:  # one that waits is answered
+        assert client.post("/chat/completions", content=body, headers={"Content-Type": "application/json"}).status_code == 200
+    assert server.stats().completions_ok == 1

@@ -25,12 +25,16 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 from promptopt.errors import MissingExtraError, UsageError
 
 if TYPE_CHECKING:
-    from promptopt.benchmark.harness import Searched
     from promptopt.benchmark.plan import BenchPlan, Cell
     from promptopt.tasks.task import Task
 
+#: What a cell's search hands back (``promptopt.benchmark.harness.Searched``, which imports this
+#: module: the harness is above the executors).
+Searched = Any
 #: Awaited with each cell whose search finished (in completion order): the driver finishes it.
-Finished = Callable[["Cell", "Searched"], Awaitable[None]]
+Finished = Callable[["Cell", Searched], Awaitable[None]]
+#: A worker's entry point: searches one cell in its process (``harness.run_cell_job``).
+Worker = Callable[["CellJob", "Cell"], Searched]
 
 KINDS = ("serial", "processes", "ray")
 #: Ray retries of a cell whose worker died (each resumes the cell from its journal).
@@ -45,25 +49,6 @@ class CellJob:
     out: str
     data_dir: str | None
     tasks: Mapping[str, Task]
-
-
-def run_cell_job(job: CellJob, cell: Cell) -> Searched:
-    """Search one cell in this process (a worker's entry point): a harness of its own, the cell's
-    run directory and cache under ``job.out``; the driver then scores it on test and writes its
-    ``cell.json``."""
-    from promptopt.benchmark.harness import Harness, _named
-    from promptopt.errors import PromptoptError
-
-    async def main() -> Searched:
-        harness = Harness(job.plan, job.out, tasks=job.tasks, data_dir=job.data_dir, resume=True)
-        try:
-            return await harness.search_cell(cell)
-        except PromptoptError as exc:  # say which cell, keep the exit status
-            raise _named(cell, exc) from exc
-        finally:
-            await harness.close()
-
-    return asyncio.run(main())
 
 
 @dataclass(frozen=True)
@@ -106,26 +91,30 @@ async def run_cells(
     cells: Sequence[Cell],
     on_finished: Finished,
     serial: Callable[[Cell], Awaitable[Searched]],
+    worker: Worker,
 ) -> None:
-    """Search ``cells`` with the executor ``spec`` (``serial(cell)`` searches one in this
-    process), awaiting ``on_finished`` for each as it finishes."""
+    """Search ``cells`` with the executor ``spec``: ``serial(cell)`` searches one in this process,
+    ``worker(job, cell)`` in another (a module-level function: it is pickled by reference).
+    ``on_finished`` is awaited for each as it finishes."""
     if spec.kind == "serial" or not cells:
         for cell in cells:
             await on_finished(cell, await serial(cell))
     elif spec.kind == "processes":
-        await _in_processes(job, cells, on_finished, int(spec.argument) if spec.argument else os.cpu_count() or 1)
+        count = int(spec.argument) if spec.argument else os.cpu_count() or 1
+        await _in_processes(job, cells, on_finished, worker, count)
     else:
-        await _on_ray(job, cells, on_finished, spec.argument)
+        await _on_ray(job, cells, on_finished, worker, spec.argument)
 
 
-async def _in_processes(job: CellJob, cells: Sequence[Cell], on_finished: Finished, workers: int) -> None:
+async def _in_processes(job: CellJob, cells: Sequence[Cell], on_finished: Finished, worker: Worker,
+                        workers: int) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     loop = asyncio.get_running_loop()
     # spawn: a fresh interpreter per worker (no copied event loop, locks or open SQLite handles)
     with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {asyncio.ensure_future(loop.run_in_executor(pool, run_cell_job, job, cell)): cell for cell in cells}
+        pending = {asyncio.ensure_future(loop.run_in_executor(pool, worker, job, cell)): cell for cell in cells}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
@@ -142,7 +131,8 @@ def _short_temp_dir() -> str | None:
     return f"/tmp/ray-{os.getuid()}"
 
 
-async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, address: str | None) -> None:
+async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, worker: Worker,
+                  address: str | None) -> None:
     import ray
 
     started_here = not ray.is_initialized()
@@ -156,7 +146,7 @@ async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, ad
         ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR,
                  **options)
     try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(run_cell_job)
+        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(worker)
         pending = {task.remote(job, cell): cell for cell in cells}
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)

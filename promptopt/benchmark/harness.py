@@ -314,7 +314,7 @@ class Harness:
 
             job = CellJob(self.plan, str(self.out), None if self.data_dir is None else str(self.data_dir),
                           self._given_tasks)
-            await _for_cell_async(None, lambda: run_cells(spec, job, pending, searched, here))
+            await _for_cell_async(None, lambda: run_cells(spec, job, pending, searched, here, run_cell_job))
         finally:
             await self.close()
             self._lock.release()
@@ -477,6 +477,23 @@ class Harness:
         [result] = await evaluate([prompt], examples, task, self._test_client, renderer=renderer, sampling=sampling,
                                   split="test")
         return result
+
+
+def run_cell_job(job: Any, cell: Cell) -> Searched:
+    """Search one cell in this process (a bench worker's entry point, see
+    :mod:`promptopt.benchmark.executors`): a harness of its own on the cell's run directory and
+    search cache under ``job.out``; the driver then scores it on test and writes its ``cell.json``."""
+
+    async def main() -> Searched:
+        harness = Harness(job.plan, job.out, tasks=job.tasks, data_dir=job.data_dir, resume=True)
+        try:
+            return await harness.search_cell(cell)
+        except PromptoptError as exc:  # say which cell, keep the exit status
+            raise _named(cell, exc) from exc
+        finally:
+            await harness.close()
+
+    return asyncio.run(main())
 
 
 def _named(cell: Cell | None, exc: PromptoptError) -> PromptoptError:

@@ -12,7 +12,7 @@ from promptopt.report import html as h
 
 
 def is_bench_dir(path: Path) -> bool:
-    return (path / "results.json").is_file() and (path / "bench.json").is_file()
+    return (path / "results.json").is_file() and not (path / "config.json").is_file()
 
 
 def _markdown_table(text: str) -> tuple[list[str], list[list[str]]]:

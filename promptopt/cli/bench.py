@@ -115,11 +115,12 @@ def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> in
 
     estimates = asyncio.run(harness.preflight())
     budget = Budget.from_options(tokens=harness.plan.budget_tokens)
-    short = [(cell, e.shortfall(budget)) for cell, e in estimates if e is not None and e.shortfall(budget)]
+    reasons = {cell: e.shortfall(budget) if e is not None else None for cell, e in estimates}
+    short = [(cell, reason) for cell, reason in reasons.items() if reason]
     if as_json and dry_run:
         emit_json({"cells": [{"task": c.task, "optimizer": c.optimizer, "estimate": e.to_dict() if e else None,
                               "generations": list(e.generations(budget) or ()) if e else None,
-                              "shortfall": e.shortfall(budget) if e else None} for c, e in estimates]})
+                              "shortfall": reasons[c]} for c, e in estimates]})
     elif not as_json:
         for cell, estimate in estimates:
             if estimate is None:

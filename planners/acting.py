@@ -1,8 +1,8 @@
 """Ask the model for one action, and for the words when it chooses to send a message.
 
 Shared by the CaPo executor and the CoELA-style baseline: the reply is read with
-:func:`~.execution.parse_choice` (exact, letter, fuzzy, safe default); every fallback and a
-spent budget are counted in the episode's cost book under ``act.*`` or ``message.*``.
+:func:`~.execution.parse_choice` (exact, letter, fuzzy, safe default); the letter the prompt
+asks for and the action's own words are answers, every other fallback and a spent budget are counted in the episode's cost book under ``act.*`` or ``message.*``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def choose_action(llm: ModuleLLM, agent: str, team: Sequence[str], obs: Ob
         return safe_default(actions)
     action, method = parse_choice(reply, actions)
     llm.costs.decisions[f"llm.{method}"] += 1
-    if method != "exact":
+    if method not in ("exact", "letter"):  # the prompt asks for the letter: that is no fallback
         llm.costs.fallback(f"act.{method}")
     if action != MESSAGE_ACTION:
         return action

@@ -18,7 +18,7 @@ from promptopt import records
 from .costs import CostBook
 from .llmcall import Ask, ModuleLLM
 from .metaplan import Critique, MetaPlan, default_plan, parse_critique, parse_metaplan
-from .prompts import adapt_prompt, critique_prompt, draft_prompt, revise_prompt
+from .prompts import adapt_prompt, critique_prompt, draft_prompt, revise_prompt, step_examples
 
 __all__ = ["DiscussionLimits", "DiscussionResult", "discuss"]
 
@@ -86,13 +86,14 @@ async def discuss(llm: ModuleLLM, *, designer: str, team: Sequence[str], views: 
     if adapting:
         assert current is not None
         module = "adapt"
-        text = await llm.ask(Ask(module, designer, adapt_prompt(designer, team, own.text, current, progress),
+        text = await llm.ask(Ask(module, designer, adapt_prompt(designer, team, own.text, current, progress,
+                                                                    step_examples(own)),
                                  limits.plan_tokens))
         update = _read_plan(text, module, team, costs, MetaPlan(()))
         plan = current.merge(update)
     else:
         module = "draft"
-        text = await llm.ask(Ask(module, designer, draft_prompt(designer, team, own.text, own.actions),
+        text = await llm.ask(Ask(module, designer, draft_prompt(designer, team, own.text, step_examples(own)),
                                  limits.plan_tokens))
         plan = _read_plan(text, module, team, costs, default_plan(team))
     said(module, designer, text, plan=plan.to_dict())

@@ -1,6 +1,11 @@
 """Executing the plan: follow one's own subtask step by step, asking the model only when needed.
 
-A step written exactly as an available action runs without an LLM call. Otherwise the model
+A step that names one available action runs without an LLM call: written exactly as the action,
+or with words left out ("grasp orange (23)", "put apple (5) into tea tray (2)") as long as only
+one action contains all of the step's words. A step that names a kind of action but an object
+nobody has seen ("go grasp target object 1", a template's "<name> (<id>)") takes the first
+available action of that kind: small models write such steps before any object is known, and
+the kind is the part of the plan that carries meaning. Otherwise the model
 picks among the lettered actions; its reply is read as an exact action string, then as a letter,
 then by fuzzy match, and finally a safe default is taken; each fallback is counted by the caller.
 The executor also reports subtask progress (done, infeasible) to the adaptation schedule.
@@ -35,13 +40,31 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).lower()
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9']+", text.lower())) - _FILLER
+
+
+_FILLER = frozenset({"the", "a", "an", "go", "my"})
+
+
 def match_step(step: str, actions: Sequence[str]) -> str | None:
-    """The available action a plan step names exactly (case and spacing aside), or None. A step
-    that is itself a message ("send a message: ...") matches when messaging is available."""
+    """The available action a plan step names, or None: written exactly (case and spacing aside),
+    or the only action holding every word of the step, or else the first action holding every
+    word once ids and placeholders are left out (at least two words). A step that is itself a message
+    ("send a message: ...") matches when messaging is available."""
     want = _norm(step)
     for a in actions:
         if _norm(a) == want and a != MESSAGE_ACTION:
             return a
+    if not want.startswith(_MESSAGE_PREFIX):
+        words = _words(step)
+        holding = [a for a in actions if a != MESSAGE_ACTION and words and words <= _words(a)]
+        if len(holding) == 1:
+            return holding[0]
+        kind = _words(re.sub(r"<[^>]*>|\(\s*\d+\s*\)|\b\d+\b", " ", step))  # without ids and placeholders
+        of_kind = [a for a in actions if a != MESSAGE_ACTION and len(kind) >= 2 and kind <= _words(a)]
+        if of_kind and not holding:
+            return of_kind[0]
     words = want[len(_MESSAGE_PREFIX):].strip()
     if want.startswith(_MESSAGE_PREFIX) and MESSAGE_ACTION in actions and words and words != "<text>":
         return step.strip()

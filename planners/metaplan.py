@@ -226,6 +226,11 @@ def _strings(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
+def _steps(value: Any) -> tuple[str, ...]:
+    """Plan steps; one string holding several ("go to Kitchen; go to Office") is several steps."""
+    return tuple(part for step in _strings(value) for part in _strings(step))
+
+
 def _agent(name: Any, agents: Sequence[str]) -> str | None:
     text = str(name or "").strip().lower()
     for a in agents:
@@ -251,7 +256,7 @@ def _subtasks_from_json(data: Mapping[str, Any], agents: Sequence[str]) -> list[
             continue
         status = str(item.get("status", "todo")).strip().lower()
         sid = str(item.get("id") or f"s{i + 1}").strip() or f"s{i + 1}"
-        steps = _strings(item.get("steps"))
+        steps = _steps(item.get("steps"))
         goal = str(item.get("goal") or (steps[0] if steps else "")).strip()
         out.append(Subtask(sid, agent, goal, steps, status if status in STATUSES else "todo"))
     return _unique_ids(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from promptopt.llm.records import Message
+from promptopt.planners.environments import Observation
 
 from .metaplan import Critique, MetaPlan, Subtask
 
@@ -21,6 +22,7 @@ __all__ = [
     "lettered",
     "message_prompt",
     "revise_prompt",
+    "step_examples",
 ]
 
 SYSTEM = ("You are an agent in a team that must finish a shared task in a house as fast as possible. "
@@ -59,18 +61,39 @@ def _letter(i: int) -> str:
     return chr(ord("A") + i) if i < 26 else f"A{i}"
 
 
-def _examples(actions: Sequence[str]) -> str:
-    useful = [a for a in actions if not a.startswith("send a message") and a != "wait"][:STEP_EXAMPLES]
-    return "; ".join(f'"{a}"' for a in useful)
+def step_examples(obs: Observation) -> tuple[str, ...]:
+    """Examples of step phrasing for a plan: one available action of each kind first (go to,
+    explore, grasp, put, ...), then the world's templates for kinds not available yet
+    (``view.step_phrases()`` where the view has it), then more available actions.
+
+    The first actions of an episode are all room moves; shown only those, Qwen2.5-Coder-0.5B
+    wrote plans of room visits that never grasped or delivered anything.
+    """
+    useful = [a for a in obs.actions if not a.startswith("send a message") and a != "wait"]
+    first_of_kind: dict[str, str] = {}
+    for a in useful:
+        first_of_kind.setdefault(_kind(a), a)
+    templates = getattr(obs.view, "step_phrases", lambda: ())()
+    picked = [*first_of_kind.values(), *(t for t in templates if _kind(t) not in first_of_kind)]
+    picked += [a for a in useful if a not in picked][:max(0, STEP_EXAMPLES - len(picked))]
+    return tuple(picked)
 
 
-def draft_prompt(agent: str, team: Sequence[str], observation: str, actions: Sequence[str]) -> tuple[Message, ...]:
+def _kind(action: str) -> str:
+    return " ".join(action.lower().split()[:2])
+
+
+def _quoted(examples: Sequence[str]) -> str:
+    return "; ".join(f'"{e}"' for e in examples)
+
+
+def draft_prompt(agent: str, team: Sequence[str], observation: str, examples: Sequence[str]) -> tuple[Message, ...]:
     return _messages(
         f"You are {agent}, the plan designer of the team {', '.join(team)}.\n"
         f"What you know now:\n{observation}\n\n"
         "Write the team's meta-plan before anyone acts. Split the work into subtasks; give every subtask "
         "exactly one agent of the team and a few concrete steps, so that nobody duplicates a teammate's work. "
-        f"Write steps in the world's own action phrases where you can, for example {_examples(actions)}.\n"
+        f"Write steps in the world's own action phrases where you can, for example {_quoted(examples)}.\n"
         f"Answer with JSON only, in this form:\n{plan_format(team)}")
 
 
@@ -109,14 +132,15 @@ def revise_prompt(agent: str, team: Sequence[str], observation: str, plan: MetaP
 
 
 def adapt_prompt(agent: str, team: Sequence[str], observation: str, plan: MetaPlan,
-                 progress: Sequence[str]) -> tuple[Message, ...]:
+                 progress: Sequence[str], examples: Sequence[str]) -> tuple[Message, ...]:
     return _messages(
         f"You are {agent} of the team {', '.join(team)}. The team follows this plan (version {plan.version}):\n"
         f"{plan.text()}\n\n"
         "Progress since then:\n" + "\n".join(f"- {p}" for p in progress) + "\n\n"
         f"What you know now:\n{observation}\n\n"
         "Update the plan for this progress. Change only the subtasks the progress affects (keep their ids) "
-        "and add new ones if needed; leave out subtasks that stay the same.\n"
+        "and add new ones if needed; leave out subtasks that stay the same. "
+        f"Write steps in the world's own action phrases, for example {_quoted(examples)}.\n"
         f"Answer with JSON only, in this form:\n{PLAN_FORMAT}")
 
 

@@ -41,6 +41,7 @@ CONTAINER_NAMES = {"food": ("bowl", "plate", "tea tray"), "stuff": ("basket", "s
 CONTAINER_CAPACITY = 3
 BED_ROOM = "Bedroom"
 COMM_POLICIES = ("free", "tdw", "meeting")
+TRANSPORT_ACTION = "transport objects I'm holding to the bed"
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,11 @@ class TransportView:
         lines += recent_lines(self.messages, self.last_event, "tick")
         return "\n".join(lines)
 
+    def step_phrases(self) -> tuple[str, ...]:
+        """Templates of every kind of action, for plans written before the objects are known."""
+        return ("go grasp target object <name> (<id>)", "go grasp container <name> (<id>)",
+                "put <target> (<id>) into the container <container> (<id>)", TRANSPORT_ACTION)
+
     def actions(self) -> tuple[str, ...]:
         acts = [f"go to {r}" for r in self.house.rooms if r != self.room]
         acts.append(f"explore current room {self.room}")
@@ -192,7 +198,7 @@ class TransportView:
             if c is not None and c.kind == "container" and len(c.contents) < CONTAINER_CAPACITY:
                 acts += [f"put {t.label} into the container {c.label}" for t in held if t is not None and t.kind == "target"]
         if held and self.bed_room:
-            acts.append("transport objects I'm holding to the bed")
+            acts.append(TRANSPORT_ACTION)
         acts += ["send a message: <text>", "wait"]
         return tuple(acts)
 

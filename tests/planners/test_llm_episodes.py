@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from promptopt.planners.acting import ActLimits, choose_action
 from promptopt.planners.config import PlannerConfig
 from promptopt.planners.costs import MODULES, CostBook, ledger_role
-from promptopt.planners.environments import TransportConfig, TransportEnv, load_suite
+from promptopt.planners.environments import Observation, TransportConfig, TransportEnv, load_suite
+from promptopt.planners.environments.transport import ObjectView
 from promptopt.planners.episode import replayable, run_planner_episode
 from promptopt.planners.llmcall import ModuleLLM
-from promptopt.planners.prompts import coela_prompt
 from promptopt.planners.suite_run import run_suite
 from promptopt.planners.summary import summarize
-from promptopt.planners.prompts import draft_prompt
+from promptopt.planners.prompts import STEP_EXAMPLES, coela_prompt, draft_prompt, step_examples
 
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.connection import connect
@@ -45,7 +46,8 @@ async def test_each_action_parse_fallback_is_counted(server_factory, client_for)
         llm = ModuleLLM(client, CostBook(), seed=0)
         assert await choose_action(llm, "Alice", env.agents, obs, prompt, ActLimits()) == action
         assert llm.costs.decisions == {f"llm.{method}": 1}
-        assert dict(llm.costs.fallbacks) == ({} if method == "exact" else {f"act.{method}": 1})
+        # the prompt asks for the letter: a letter is an answer, not a fallback
+        assert dict(llm.costs.fallbacks) == ({} if method in ("exact", "letter") else {f"act.{method}": 1})
     spent = ModuleLLM(client, CostBook(), seed=0, max_calls=0)
     assert await choose_action(spent, "Alice", env.agents, obs, prompt, ActLimits()) == "wait"
     assert spent.costs.fallbacks == {"act.budget": 1} and spent.transcript == []
@@ -173,10 +175,29 @@ async def test_usable_plan_rate_counts_episodes_whose_first_plan_came_from_the_m
 
 def test_the_plan_example_gives_every_teammate_a_subtask() -> None:
     # Qwen2.5-Coder-0.5B copied a one-entry example and left the partner without work
-    text = draft_prompt("Alice", ("Alice", "Bob", "Cara"), "You are in the Kitchen.", ["go to Office", "wait"])[1].content
+    text = draft_prompt("Alice", ("Alice", "Bob", "Cara"), "You are in the Kitchen.", ["go to Office"])[1].content
     example = json.loads(text.rsplit("in this form:\n", 1)[1])
     assert [s["agent"] for s in example["subtasks"]] == ["Alice", "Bob", "Cara"]
     assert len({s["id"] for s in example["subtasks"]}) == 3
+
+
+def test_step_examples_show_every_kind_of_action_before_any_object_is_known() -> None:
+    # shown only room moves, Qwen2.5-Coder-0.5B planned room visits and never grasped anything
+    env = TransportEnv(TransportConfig())
+    first = env.reset(1)["Alice"]
+    start = Observation("Alice", 0, replace(first.view, objects=()))  # nothing seen yet
+    assert not any(a.startswith("go grasp") for a in start.actions)
+    examples = step_examples(start)
+    kinds = [" ".join(e.split()[:2]) for e in examples]
+    assert {"go to", "explore current", "go grasp", "put <target>", "transport objects"} <= set(kinds)
+    assert "wait" not in examples and not any(e.startswith("send a message") for e in examples)
+    assert len(examples) >= STEP_EXAMPLES
+    text = draft_prompt("Alice", env.agents, start.text, examples)[1].content
+    assert '"put <target> (<id>) into the container <container> (<id>)"' in text
+    # once objects are known, the real action stands for its kind and the template is left out
+    later = Observation("Alice", 5, replace(start.view, objects=(ObjectView(7, "apple", "target", "Kitchen", None, None, 5),)))
+    grasps = [e for e in step_examples(later) if e.startswith("go grasp")]
+    assert grasps == ["go grasp target object apple (7)"]
 
 
 async def test_concurrent_episodes_on_one_client_keep_their_own_costs_and_call_caps(server_factory, client_for) -> None:

@@ -10,7 +10,7 @@ from promptopt.planners.execution import match_step, parse_choice
 from promptopt.planners.metaplan import MetaPlan, Subtask, default_plan, parse_critique, parse_metaplan
 
 TEAM = ("Alice", "Bob")
-PLAN = {"subtasks": [{"id": "s1", "agent": "Alice", "goal": "explore Kitchen", "steps": ["go to Kitchen"],
+PLAN = {"subtasks": [{"id": "s1", "agent": "Alice", "goal": "explore Kitchen", "steps": ["go to Kitchen; go to Porch", "wait"],
                       "status": "todo"},
                      {"id": "s2", "agent": "bob", "goal": "explore Office", "steps": "go to Office; explore current room Office"}],
         "rationale": "split"}
@@ -21,6 +21,8 @@ def test_plan_from_json_with_prose_around_it_and_normalised_fields() -> None:
     assert parsed.method == "json"
     plan = parsed.value
     assert [s.agent for s in plan.subtasks] == ["Alice", "Bob"]
+    # Qwen2.5-Coder-0.5B packs several steps into one list item: each is its own step
+    assert plan.subtasks[0].steps == ("go to Kitchen", "go to Porch", "wait")
     assert plan.subtasks[1].steps == ("go to Office", "explore current room Office")
     assert plan.rationale == "split"
 
@@ -94,9 +96,21 @@ def test_action_choice_exact_letter_fuzzy_default() -> None:
     assert parse_choice("Z", ACTIONS) == ("wait", "default")  # a letter with no action
 
 
-def test_plan_steps_match_available_actions_exactly_or_not_at_all() -> None:
+def test_plan_steps_match_the_one_action_holding_their_words() -> None:
     assert match_step("Go to kitchen.", ACTIONS) == "go to Kitchen"
     assert match_step("go to the Kitchen and look", ACTIONS) is None
+    assert match_step("grasp apple (12)", ACTIONS) == "go grasp target object apple (12)"
+    assert match_step("grasp apple (13)", ACTIONS) == "go grasp target object apple (12)"  # the only apple
+    assert match_step("grasp pear (12)", ACTIONS) is None
+    fruit = ("go to Kitchen", "go grasp target object apple (12)", "go grasp target object pear (3)", "wait")
+    # a step for an object nobody has seen takes the first action of its kind
+    assert match_step("go grasp target object 1", fruit) == "go grasp target object apple (12)"
+    assert match_step("go grasp target object <name> (<id>)", fruit) == "go grasp target object apple (12)"
+    assert match_step("grasp pear", fruit) == "go grasp target object pear (3)"
+    assert match_step("grab target object key (89)", fruit) is None  # "grab": no action of that kind
+    two_rooms = ("explore current room Office", "go to Office", "go to Kitchen", "wait")
+    assert match_step("Office", two_rooms) is None  # two actions hold it: ambiguous
+    assert match_step("", two_rooms) is None
     assert match_step("send a message: I take the Office", ACTIONS) == "send a message: I take the Office"
     assert match_step("send a message: <text>", ACTIONS) is None
 

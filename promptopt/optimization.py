@@ -186,7 +186,7 @@ async def aoptimize(
     clients = connect_roles(specs, cache=shared_cache, seed=seed)
     if on_requests is not None:
         ledger = clients["downstream"].ledger
-        ledger.listen(lambda: on_requests(ledger.total()))
+        ledger.listen(lambda _role, _usage: on_requests(ledger.total()))
 
     def build(directory: RunDir | None) -> Optimizer:
         return resolved.build(settings, clients, directory, on_progress)

@@ -4,6 +4,8 @@ Layout::
 
     config.json      the run's settings (pretty JSON, sorted keys)
     journal.jsonl    one JSON object per decision, appended and fsync'ed one by one
+    paid.sqlite3     every request the run paid for, by session and journal position (spend
+                     a killed session paid after its last spend note; see promptopt.paid_log)
     artifacts/       best.json, front/*.json
     summary.json     the final result in one file
     progress.png     score per generation and the final Pareto front
@@ -442,6 +444,14 @@ class RunDir:
         """True while stored decisions remain to be re-derived (a resumed run catching up)."""
         self._open_journal()
         return self._replay is not None and not self._replay.done
+
+    @property
+    def position(self) -> int:
+        """The journal seq the run has reached: the next stored decision while replaying, else
+        the seq the next event gets."""
+        upcoming = self.replay_next
+        assert self._next_seq is not None
+        return int(upcoming["seq"]) if upcoming is not None else self._next_seq
 
     @property
     def replay_next(self) -> Mapping[str, Any] | None:

@@ -43,6 +43,53 @@ def test_carried_spend_is_the_last_note_before_the_next_stored_decision(tmp_path
     run.release()
 
 
+def test_what_a_killed_session_paid_after_its_last_note_is_carried(tmp_path) -> None:
+    first_ledger = UsageLedger()
+    run = RunDir(tmp_path)
+    first = CarriedSpend(first_ledger, run)
+    first.open()
+    run.record("data", n=1)
+    first_ledger.add("downstream", RoleUsage(requests=3, prompt_tokens=30))
+    first.note(generation=0)
+    run.record("generation", generation=1)
+    first_ledger.add("downstream", RoleUsage(requests=2, prompt_tokens=20))  # paid, then killed:
+    first_ledger.add("downstream", RoleUsage(cache_hits=1))  # no note holds it (a hit costs nothing)
+    run.record("generation", generation=2)
+    first_ledger.add("meta", RoleUsage(requests=1, completion_tokens=9))
+    first.close()
+    first_ledger.add("meta", RoleUsage(requests=100))  # the ledger outlives the run: not this run's
+    run.release()
+
+    run = RunDir(tmp_path)
+    ledger = UsageLedger()
+    spend = CarriedSpend(ledger, run)
+    spend.open()
+    run.record("data", n=1)
+    assert spend.carried() == {"downstream": RoleUsage(requests=3, prompt_tokens=30)}
+    run.record("generation", generation=1)
+    # the replay stands where the first session was about to pay 2 more (for generation 2)
+    assert spend.carried() == {"downstream": RoleUsage(requests=3, prompt_tokens=30)}
+    ledger.add("downstream", RoleUsage(requests=1, prompt_tokens=4))  # this session's own
+    run.record("generation", generation=2)  # past the journal: everything the first session paid
+    assert spend.carried() == {"downstream": RoleUsage(requests=5, prompt_tokens=50),
+                               "meta": RoleUsage(requests=1, completion_tokens=9)}
+    assert spend.snapshot()["downstream"] == RoleUsage(requests=6, prompt_tokens=54)
+    spend.note(generation=2)
+    spend.close()
+    run.release()
+
+    # a third session carries the second's note, which already holds the first's unnoted spend
+    run = RunDir(tmp_path)
+    third = CarriedSpend(UsageLedger(), run)
+    third.open()
+    for event, fields in (("data", {"n": 1}), ("generation", {"generation": 1}), ("generation", {"generation": 2})):
+        run.record(event, **fields)
+    assert third.carried() == {"downstream": RoleUsage(requests=6, prompt_tokens=54),
+                               "meta": RoleUsage(requests=1, completion_tokens=9)}
+    third.close()
+    run.release()
+
+
 def test_a_replay_stops_again_at_a_stored_budget_stop(tmp_path) -> None:
     _earlier_session(tmp_path)
     run = RunDir(tmp_path)

@@ -259,10 +259,10 @@ class Harness:
         on_requests: Callable[[Cell, Any], None] | None = None, executor: Any = None,
     ) -> BenchResult:
         """Every cell (finished ones reused), run by ``executor`` (an
-        :class:`~promptopt.benchmark.executors.ExecutorSpec`; default serial, in this process).
+        :class:`~promptopt.executors.ExecutorSpec`; default serial, in this process).
         ``on_done(result, reused)`` as each cell finishes; ``on_requests(cell, usage)`` after
         every request a cell running in this process charges (its spend so far, all roles)."""
-        from promptopt.benchmark.executors import CellJob, ExecutorSpec, run_cells
+        from promptopt.executors import ExecutorSpec, run_units
 
         spec = executor or ExecutorSpec("serial")
         self.check_output()
@@ -314,7 +314,7 @@ class Harness:
 
             job = CellJob(self.plan, str(self.out), None if self.data_dir is None else str(self.data_dir),
                           self._given_tasks)
-            await _for_cell_async(None, lambda: run_cells(spec, job, pending, searched, here, run_cell_job))
+            await _for_cell_async(None, lambda: run_units(spec, job, pending, searched, here, run_cell_job))
         finally:
             await self.close()
             self._lock.release()
@@ -479,9 +479,19 @@ class Harness:
         return result
 
 
-def run_cell_job(job: Any, cell: Cell) -> Searched:
+@dataclass(frozen=True)
+class CellJob:
+    """Everything a worker needs to run cells of one grid: plain data, pickled to the worker."""
+
+    plan: BenchPlan
+    out: str
+    data_dir: str | None
+    tasks: Mapping[str, Task]
+
+
+def run_cell_job(job: CellJob, cell: Cell) -> Searched:
     """Search one cell in this process (a bench worker's entry point, see
-    :mod:`promptopt.benchmark.executors`): a harness of its own on the cell's run directory and
+    :mod:`promptopt.executors`): a harness of its own on the cell's run directory and
     search cache under ``job.out``; the driver then scores it on test and writes its ``cell.json``."""
 
     async def main() -> Searched:

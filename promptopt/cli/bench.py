@@ -57,7 +57,20 @@ def _load_tasks(names: tuple[str, ...], data_dir: Optional[Path]) -> dict[str, A
     return tasks
 
 
-class _BenchView:
+class _LiveView:
+    """A live bar on stderr with lines printed above it; without the bar, the lines alone."""
+
+    enabled: bool
+    _bar: Any
+
+    def say(self, line: str) -> None:
+        if self.enabled:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            typer.echo(line, err=True)
+
+
+class _BenchView(_LiveView):
     """The live view of a grid on stderr: one request bar for the whole grid (sent and cached
     requests of the cells run now, against the preflight estimate of those cells), with the
     running cell and its sent, cached, failed and retried requests; finished cells print a line
@@ -82,11 +95,6 @@ class _BenchView:
         if self.enabled:
             self._bar.__exit__(*exc)
 
-    def say(self, line: str) -> None:
-        if self.enabled:
-            self._bar.console.print(line, markup=False, highlight=False)
-        else:
-            typer.echo(line, err=True)
 
     def requests(self, cell: Any, usage: Any) -> None:
         from promptopt.progress import request_note
@@ -103,6 +111,55 @@ class _BenchView:
         self.finished_cells += 1
         self.finished_requests += self.current
         self.current = 0
+
+
+class _GridView(_LiveView):
+    """The live view of a grid whose cells run elsewhere (worker processes, Ray tasks): one bar of
+    cells done, with how many are running and resumed and the spend so far, read from the cells'
+    folders every second (:func:`~promptopt.benchmark.grid_status.grid_status`)."""
+
+    def __init__(self, enabled: bool, out: Path, cells: list[Any]) -> None:
+        self.enabled, self.out, self.cells = enabled, out, cells
+        self.finished_cells = 0
+
+    def __enter__(self) -> "_GridView":
+        if self.enabled:
+            import threading
+
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("cells"), BarColumn(), TextColumn("{task.fields[detail]}"),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("cells", total=len(self.cells), detail="")
+            self._stop = threading.Event()
+            self._poller = threading.Thread(target=self._poll, daemon=True)
+            self._poller.start()
+        return self
+
+    def _poll(self) -> None:
+        from promptopt.benchmark.grid_status import grid_status
+        from promptopt.benchmark.harness import HEARTBEAT_S
+
+        while True:
+            status = grid_status(self.out, self.cells, HEARTBEAT_S)
+            self._bar.update(self._task, completed=status.done, detail=status.line())
+            if self._stop.wait(1.0):
+                return
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._poller.join()
+            self._bar.__exit__(*exc)
+
+
+    def requests(self, cell: Any, usage: Any) -> None:
+        """Cells running elsewhere charge no ledger here: their folders say what they spent."""
+
+    def cell_done(self) -> None:
+        self.finished_cells += 1
 
 
 def _preflight(harness: Any, *, dry_run: bool, force: bool, as_json: bool) -> int | None:
@@ -170,7 +227,7 @@ def bench_command(
     from promptopt.benchmark.plan import BenchPlan, load_initial_prompts
     from promptopt.benchmark.report import header_of, markdown_table, results_json, summarize, summary_line, write_report
 
-    from promptopt.benchmark.executors import ExecutorSpec
+    from promptopt.executors import ExecutorSpec
 
     spec = ExecutorSpec.parse(executor)
     optimizer_names = _optimizers(grid.optimizers)
@@ -196,9 +253,12 @@ def bench_command(
     if preflight.dry_run:
         return
     total = len(list(plan.cells()))
-    # the request bar follows cells that run in this process; others report when they finish
-    live = not as_json and sys.stderr.isatty() and spec.kind == "serial"
-    with _BenchView(live, total, expected) as view:
+    # the request bar follows cells that run in this process; cells that run elsewhere are
+    # followed through their folders
+    live = not as_json and sys.stderr.isatty()
+    cells = list(plan.cells())
+    view: Any = _BenchView(live, total, expected) if spec.kind == "serial" else _GridView(live, out, cells)
+    with view:
 
         def finished(cell: Any, reused: bool) -> None:
             view.cell_done()

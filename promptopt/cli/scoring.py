@@ -71,6 +71,29 @@ class _Scoring:
         return results, client.ledger.role("downstream")
 
 
+    def run_sharded(self, prompt: Any, cache: CacheChoice, quiet: bool, out: Path, shards: Optional[int],
+                    executor: Optional[str], endpoints: list[str]) -> tuple[Any, Any]:
+        """Score ``prompt`` in shards under ``out`` (see :mod:`promptopt.sharded_eval`)."""
+        import asyncio
+
+        from promptopt.executors import ExecutorSpec
+        from promptopt.llm.cache import default_cache_path
+        from promptopt.progress import progress_bar
+        from promptopt.sharded_eval import ShardJob, evaluate_sharded
+
+        spec = ExecutorSpec.parse(executor or "serial")
+        cache_path = None if cache.no_cache else str(cache.cache_path or default_cache_path())
+        job = ShardJob(prompt, tuple(self.examples), self.task, self.renderer, self.sampling, self.split,
+                       cache_path, str(out))
+        count = shards or (1 if spec.kind == "serial" else max(1, len(self.examples) // 250))
+        with progress_bar(f"{self.task.name} ({self.split}, {count} shards)", enabled=None if not quiet else False) as update:
+            done = asyncio.run(evaluate_sharded(job, [self.model, *endpoints], shards=count, executor=spec,
+                                                on_shard=update))
+        if not quiet:
+            typer.echo(f"shards {done.shards} ({done.reused} reused from {out}) | results {out / 'results.jsonl'}")
+        return done.result, done.usage
+
+
 def _warn_failures(result: Any, endpoint: str) -> None:
     """Failed requests score 0; say how many, and of which kind when they are more than a few."""
     from promptopt.llm.failures import WARN_SHARE
@@ -115,15 +138,28 @@ def eval_command(
     temperature: Temperature = None,
     cache: CacheChoice = CacheChoice(),
     as_json: Json = False,
+    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Score in this many shards, each a resumable unit with its own checkpoint under --out (a dataset too large for one process).")] = None,
+    executor: Annotated[Optional[str], typer.Option("--executor", help="Where shards run: serial, processes[:N], ray[:ADDRESS] (extra 'ray'). Needs --out.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Sharded evaluation: folder for shards/*.jsonl checkpoints, results.jsonl and summary.json; rerun to resume.")] = None,
+    endpoints: Annotated[Optional[list[str]], typer.Option("--endpoint", help="Sharded evaluation: another endpoint serving the same model (repeatable); shards go round-robin over --model and these.")] = None,
 ) -> None:
     """Score a prompt on a task split: score with its 95% interval, parse failures, tokens.
 
     The model, renderer and sampling default to the artifact's (else 'local', paper, 256 tokens).
+    With --out (and --shards, --executor, --endpoint) the examples are scored in shards that
+    resume one by one, in worker processes or on Ray; the score equals an evaluation in one process.
     """
     resolved = resolve_task(task)
     prompt, artifact = load_candidate(prompt_file, resolved)
     scoring = _Scoring(resolved, split, limit, artifact, model, renderer, max_tokens, temperature)
-    [result], usage = scoring.run([prompt], cache, as_json)
+    if out is None and (shards is not None or executor is not None or endpoints):
+        flag = "--shards" if shards is not None else "--executor" if executor is not None else "--endpoint"
+        raise typer.BadParameter(f"{flag} scores in shards, which needs --out FOLDER for their checkpoints",
+                                 param_hint="'--out'")
+    if out is not None:
+        result, usage = scoring.run_sharded(prompt, cache, as_json, out, shards, executor, endpoints or [])
+    else:
+        [result], usage = scoring.run([prompt], cache, as_json)
     passed = min_score is None or result.estimate.value >= min_score
     spec = scoring.model
     if as_json:

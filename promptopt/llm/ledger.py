@@ -119,12 +119,16 @@ class UsageLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._roles: dict[str, RoleUsage] = {}
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[str, RoleUsage], None]] = []
 
-    def listen(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after every charge (a progress display counting requests); it must
-        be quick and must not charge this ledger."""
+    def listen(self, listener: Callable[[str, RoleUsage], None]) -> None:
+        """Call ``listener(role, usage)`` after every charge (a progress display counting
+        requests, a run's paid log); it must be quick and must not charge this ledger."""
         self._listeners.append(listener)
+
+    def unlisten(self, listener: Callable[[str, RoleUsage], None]) -> None:
+        """Stop calling ``listener`` (a run that ended, on a ledger that outlives it)."""
+        self._listeners = [fn for fn in self._listeners if fn is not listener]
 
     def record(
         self,
@@ -151,7 +155,7 @@ class UsageLedger:
         with self._lock:
             self._roles[role] = self._roles.get(role, RoleUsage()) + usage
         for listener in self._listeners:
-            listener()
+            listener(role, usage)
 
     def role(self, role: str) -> RoleUsage:
         with self._lock:

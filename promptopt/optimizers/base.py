@@ -446,6 +446,13 @@ class Optimizer(ABC):
     async def run(self) -> OptimizationResult:
         """Initialize, run generations until a stop condition fires, then finish: final ranking
         on equal evidence, artifacts, summary and plot."""
+        self.spend_view.open()
+        try:
+            return await self._search_and_finish()
+        finally:
+            self.spend_view.close()
+
+    async def _search_and_finish(self) -> OptimizationResult:
         self.batch_check.install(self._guarded_clients())
         stop_reason = "finished"
         try:

@@ -1,17 +1,17 @@
-"""Where a grid's cells run: in this process one after another, in worker processes, or on Ray.
+"""Where independent units of work run: in this process one after another, in worker processes,
+or on Ray. Units are a benchmark grid's cells and a large evaluation's shards.
 
-A cell is one idempotent, resumable unit: its run directory and response cache under ``--out``
-(see :mod:`promptopt.benchmark.harness`). Whatever runs it, it writes the same ``cell.json``; a
-cell interrupted anywhere (a killed worker, a lost node) is run again and resumes from its journal,
-answering what it asked before from its own cache. The driver alone writes the grid's files, from
-the cells' results, and scores every cell's best prompt on test itself (one process, one test
-cache, in grid order), so every executor gives the same files.
+A unit is idempotent and resumable: it writes what it produced under the output folder and, run
+again after being interrupted anywhere (a killed worker, a lost node), continues from there,
+answering what it asked before from its response cache. The driver alone writes the combined
+files, from the units' results, so every executor gives the same files.
 
-``serial`` keeps the live request count of the running cell; ``processes[:N]`` runs N cells at a
-time in fresh processes (N defaults to the CPU count); ``ray[:ADDRESS]`` submits every cell as a
-Ray task with declared resources (one CPU each) and retries a task whose worker died: a local
-instance without an address, an existing cluster with one (``ray:auto``, ``ray:ray://head:10001``).
-On a cluster the workers must see ``--out`` at the same path (shared storage).
+``serial`` runs the units in this process (keeping its live displays); ``processes[:N]`` runs N
+at a time in fresh processes (N defaults to the CPU count); ``ray[:ADDRESS]`` submits every unit
+as a Ray task with declared resources (one CPU each) and retries a task whose worker died: a
+local instance without an address, an existing cluster with one (``ray:auto``,
+``ray:ray://head:10001``). On a cluster the workers must see the output folder at the same path
+(shared storage).
 """
 
 from __future__ import annotations
@@ -20,35 +20,19 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from promptopt.errors import MissingExtraError, UsageError
 
-if TYPE_CHECKING:
-    from promptopt.benchmark.plan import BenchPlan, Cell
-    from promptopt.tasks.task import Task
-
-#: What a cell's search hands back (``promptopt.benchmark.harness.Searched``, which imports this
-#: module: the harness is above the executors).
-Searched = Any
-#: Awaited with each cell whose search finished (in completion order): the driver finishes it.
-Finished = Callable[["Cell", Searched], Awaitable[None]]
-#: A worker's entry point: searches one cell in its process (``harness.run_cell_job``).
-Worker = Callable[["CellJob", "Cell"], Searched]
+#: A unit of work (a grid cell, an evaluation shard), what a worker needs besides it (plain data,
+#: pickled to the worker), and what running it hands back.
+Unit = TypeVar("Unit")
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 KINDS = ("serial", "processes", "ray")
-#: Ray retries of a cell whose worker died (each resumes the cell from its journal).
+#: Ray retries of a unit whose worker died (each resumes the unit from what it wrote).
 RAY_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class CellJob:
-    """Everything a worker needs to run cells of one grid: plain data, pickled to the worker."""
-
-    plan: BenchPlan
-    out: str
-    data_dir: str | None
-    tasks: Mapping[str, Task]
 
 
 @dataclass(frozen=True)
@@ -85,36 +69,36 @@ def require_ray() -> None:
         raise error from None
 
 
-async def run_cells(
+async def run_units(
     spec: ExecutorSpec,
-    job: CellJob,
-    cells: Sequence[Cell],
-    on_finished: Finished,
-    serial: Callable[[Cell], Awaitable[Searched]],
-    worker: Worker,
+    job: Job,
+    units: Sequence[Unit],
+    on_finished: Callable[[Unit, Result], Awaitable[None]],
+    serial: Callable[[Unit], Awaitable[Result]],
+    worker: Callable[[Job, Unit], Result],
 ) -> None:
-    """Search ``cells`` with the executor ``spec``: ``serial(cell)`` searches one in this process,
-    ``worker(job, cell)`` in another (a module-level function: it is pickled by reference).
-    ``on_finished`` is awaited for each as it finishes."""
-    if spec.kind == "serial" or not cells:
-        for cell in cells:
-            await on_finished(cell, await serial(cell))
+    """Run ``units`` with the executor ``spec``: ``serial(unit)`` runs one in this process,
+    ``worker(job, unit)`` in another (a module-level function: it is pickled by reference).
+    ``on_finished(unit, result)`` is awaited for each as it finishes (in completion order)."""
+    if spec.kind == "serial" or not units:
+        for unit in units:
+            await on_finished(unit, await serial(unit))
     elif spec.kind == "processes":
         count = int(spec.argument) if spec.argument else os.cpu_count() or 1
-        await _in_processes(job, cells, on_finished, worker, count)
+        await _in_processes(job, units, on_finished, worker, count)
     else:
-        await _on_ray(job, cells, on_finished, worker, spec.argument)
+        await _on_ray(job, units, on_finished, worker, spec.argument)
 
 
-async def _in_processes(job: CellJob, cells: Sequence[Cell], on_finished: Finished, worker: Worker,
-                        workers: int) -> None:
+async def _in_processes(job: Any, units: Sequence[Any], on_finished: Callable[[Any, Any], Awaitable[None]],
+                        worker: Callable[[Any, Any], Any], workers: int) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     loop = asyncio.get_running_loop()
     # spawn: a fresh interpreter per worker (no copied event loop, locks or open SQLite handles)
-    with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {asyncio.ensure_future(loop.run_in_executor(pool, worker, job, cell)): cell for cell in cells}
+    with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {asyncio.ensure_future(loop.run_in_executor(pool, worker, job, unit)): unit for unit in units}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
@@ -131,15 +115,15 @@ def _short_temp_dir() -> str | None:
     return f"/tmp/ray-{os.getuid()}"
 
 
-async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, worker: Worker,
-                  address: str | None) -> None:
+async def _on_ray(job: Any, units: Sequence[Any], on_finished: Callable[[Any, Any], Awaitable[None]],
+                  worker: Callable[[Any, Any], Any], address: str | None) -> None:
     import ray
 
     started_here = not ray.is_initialized()
     if started_here:
         options: dict[str, Any] = {"address": address} if address else {"_temp_dir": _short_temp_dir()}
         # the workers import promptopt from where this process does (an editable checkout too)
-        root = str(Path(__file__).resolve().parents[2])
+        root = str(Path(__file__).resolve().parents[1])
         options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}}
         import logging
 
@@ -147,7 +131,7 @@ async def _on_ray(job: CellJob, cells: Sequence[Cell], on_finished: Finished, wo
                  **options)
     try:
         task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(worker)
-        pending = {task.remote(job, cell): cell for cell in cells}
+        pending = {task.remote(job, unit): unit for unit in units}
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)
             for ref in done:

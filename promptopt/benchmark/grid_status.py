@@ -2,8 +2,9 @@
 processes or Ray tasks run the cells, without hearing from them.
 
 A cell is done once its ``cell.json`` exists; running while its ``timing.json`` heartbeat is fresh
-(a searching cell rewrites it every few seconds, a killed one stops); resumed when it is on its
-second session or later (a worker died, or the grid was resumed). Spend so far is the finished
+(a searching cell rewrites it every few seconds); failed when the heartbeat went stale before
+its search ended (its worker died: it waits for a retry, or for ``--resume``); resumed when it is
+on its second session or later. Spend so far is the finished
 cells' spend plus each unfinished cell's last spend note (its journal, written once a generation).
 """
 
@@ -30,13 +31,15 @@ class GridStatus:
     cells: int
     done: int
     running: int
+    failed: int
     resumed: int
     tokens: int
     requests: int
 
     def line(self) -> str:
-        """``3/6 cells done · 2 running · 1 resumed · 12,345 tokens, 210 requests spent``."""
-        return (f"{self.done}/{self.cells} cells done · {self.running} running · {self.resumed} resumed · "
+        """``3/6 cells done · 2 running · 0 failed · 1 resumed · 12,345 tokens, 210 requests spent``."""
+        return (f"{self.done}/{self.cells} cells done · {self.running} running · {self.failed} failed · "
+                f"{self.resumed} resumed · "
                 f"{self.tokens:,} tokens, {self.requests:,} requests spent")
 
 
@@ -75,7 +78,7 @@ def grid_status(out: Path, cells: Sequence[Cell], heartbeat_s: float) -> GridSta
     from promptopt.benchmark.harness import CELL_FILE, TIMING_FILE, cell_dir
 
     now = time.time()
-    done = running = resumed = tokens = requests = 0
+    done = running = failed = resumed = tokens = requests = 0
     for cell in cells:
         folder = cell_dir(out, cell)
         timing = folder / TIMING_FILE
@@ -90,11 +93,13 @@ def grid_status(out: Path, cells: Sequence[Cell], heartbeat_s: float) -> GridSta
             continue
         try:
             fresh = now - timing.stat().st_mtime < _STALE_BEATS * heartbeat_s
-        except OSError:
-            fresh = False
-        running += fresh
+        except OSError:  # not started
+            continue
+        searched = (folder / "run" / "summary.json").exists()  # waiting for the driver to finish it
+        running += fresh and not searched
+        failed += not fresh and not searched
         resumed += len(_sessions(timing)) >= 2
         spent = _last_spend(folder / "run" / "journal.jsonl")
         tokens += spent[0]
         requests += spent[1]
-    return GridStatus(len(cells), done, running, resumed, tokens, requests)
+    return GridStatus(len(cells), done, running, failed, resumed, tokens, requests)

@@ -67,10 +67,11 @@ def test_the_grid_view_follows_cells_in_worker_processes_through_their_folders(s
                f"openai:test-model@{server.base_url}", "--executor", "processes:2", "--out", str(out)]
     screen = _run_in_a_terminal(command, home, timeout=600)
     frames = [tuple(int(x.replace(",", "")) for x in f) for f in re.findall(
-        r"(\d+)/6 cells done · (\d+) running · (\d+) resumed · ([\d,]+) tokens, ([\d,]+) requests spent", screen)]
+        r"(\d+)/6 cells done · (\d+) running · (\d+) failed · (\d+) resumed · ([\d,]+) tokens, ([\d,]+) requests "
+        r"spent", screen)]
     assert frames, screen[-2000:]
     assert any(running >= 1 for _, running, *_ in frames)  # cells were seen running in the workers
-    assert all(running <= 2 and resumed == 0 for _, running, resumed, *_ in frames)
+    assert all(running <= 2 and failed == resumed == 0 for _, running, failed, resumed, *_ in frames), [f for f in frames if f[1] > 2 or f[2] or f[3]]
     results = json.loads((out / "results.json").read_text())
     total_tokens = sum(c["tokens"] for c in results["cells"])
     assert max(tokens for *_, tokens, _ in frames) <= total_tokens  # spend so far never runs ahead

@@ -37,7 +37,8 @@ from promptopt._version import source_fingerprint
 from promptopt.benchmark.configs import config_for, downstream_of
 from promptopt.benchmark.plan import BenchPlan, Cell
 from promptopt.dirlock import DirectoryLock
-from promptopt.errors import PromptoptError
+from promptopt.errors import PromptoptError, UsageError
+from promptopt.folder_archive import pack_folder, unpack_folder
 from promptopt.runs import write_text_atomically
 from promptopt.tasks.task import Task
 
@@ -46,6 +47,7 @@ SEARCH_CACHE = "search-cache.sqlite3"
 TIMING_FILE = "timing.json"
 #: Seconds between two saves of a running session's wall time (what an interruption loses).
 HEARTBEAT_S = 5.0
+PLAN_FILE = "bench.json"
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ class Searched:
     proposals: Mapping[str, Any]
     wall_s: float
     run_dir: str
+    #: With ``--ship-results``: the cell's folder as the worker left it (tar.gz), for the driver.
+    shipped: bytes | None = None
 
 
 class Harness:
@@ -256,15 +260,19 @@ class Harness:
     # -- running -------------------------------------------------------------------------------
     async def run(
         self, *, on_start: CellCallback | None = None, on_done: DoneCallback | None = None,
-        on_requests: Callable[[Cell, Any], None] | None = None, executor: Any = None,
+        on_requests: Callable[[Cell, Any], None] | None = None, executor: Any = None, ship: bool = False,
     ) -> BenchResult:
         """Every cell (finished ones reused), run by ``executor`` (an
-        :class:`~promptopt.executors.ExecutorSpec`; default serial, in this process).
+        :class:`~promptopt.executors.ExecutorSpec`; default serial, in this process). With
+        ``ship``, workers do not share ``out``: each gets its cell's folder and sends it back.
         ``on_done(result, reused)`` as each cell finishes; ``on_requests(cell, usage)`` after
         every request a cell running in this process charges (its spend so far, all roles)."""
         from promptopt.executors import ExecutorSpec, run_units
 
         spec = executor or ExecutorSpec("serial")
+        if ship and spec.kind == "serial":
+            raise UsageError("--ship-results: --executor serial runs every cell in this process; there is "
+                             "nothing to ship (use processes or ray)")
         self.check_output()
         cells = list(self.plan.cells())
         for name in self.plan.tasks:  # load every task first: a bad name fails before any work
@@ -275,7 +283,7 @@ class Harness:
         stale: list[str] = []
         self._lock.acquire()  # one benchmark per --out (each cell's run directory is locked too)
         try:
-            write_text_atomically(self.out / "bench.json", json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
+            write_text_atomically(self.out / PLAN_FILE, json.dumps(self.plan_dict(), indent=2, sort_keys=True) + "\n")
             pending = []
             for cell in cells:
                 stored = _for_cell(cell, self.stored)
@@ -307,14 +315,22 @@ class Harness:
                     if on_done is not None:
                         on_done(result, False)
 
-            async def here(cell: Cell) -> Searched:
+            async def here(unit: CellUnit) -> Searched:
                 if on_start is not None:
-                    on_start(cell, cells.index(cell), len(cells))
-                return await _for_cell_async(cell, lambda: self.search_cell(cell, on_requests))
+                    on_start(unit.cell, cells.index(unit.cell), len(cells))
+                return await _for_cell_async(unit.cell, lambda: self.search_cell(unit.cell, on_requests))
+
+            async def received(unit: CellUnit, search: Searched) -> None:
+                if search.shipped is not None:  # the worker's folder becomes the cell's folder here
+                    folder = cell_dir(self.out, unit.cell)
+                    unpack_folder(search.shipped, folder)
+                    search = dataclasses.replace(search, shipped=None, run_dir=str(folder / "run"))
+                await searched(unit.cell, search)
 
             job = CellJob(self.plan, str(self.out), None if self.data_dir is None else str(self.data_dir),
-                          self._given_tasks)
-            await _for_cell_async(None, lambda: run_units(spec, job, pending, searched, here, run_cell_job))
+                          self._given_tasks, ship)
+            units = [CellUnit(cell, _folder_of(cell_dir(self.out, cell)) if ship else None) for cell in pending]
+            await _for_cell_async(None, lambda: run_units(spec, job, units, received, here, run_cell_job))
         finally:
             await self.close()
             self._lock.release()
@@ -487,15 +503,34 @@ class CellJob:
     out: str
     data_dir: str | None
     tasks: Mapping[str, Task]
+    #: Workers do not share ``out``: each cell's folder travels with it, both ways.
+    ship: bool = False
 
 
-def run_cell_job(job: CellJob, cell: Cell) -> Searched:
+@dataclass(frozen=True)
+class CellUnit:
+    """A cell as a worker gets it; shipped, with its folder as the driver has it (None: new)."""
+
+    cell: Cell
+    folder: bytes | None = None
+
+
+def _folder_of(folder: Path) -> bytes | None:
+    return pack_folder(folder) if folder.is_dir() else None
+
+
+def run_cell_job(job: CellJob, unit: CellUnit) -> Searched:
     """Search one cell in this process (a bench worker's entry point, see
     :mod:`promptopt.executors`): a harness of its own on the cell's run directory and
-    search cache under ``job.out``; the driver then scores it on test and writes its ``cell.json``."""
+    search cache under ``job.out`` (shipped: under a folder of its own, sent back when done); the
+    driver then scores it on test and writes its ``cell.json``."""
+    import socket
+    import tempfile
 
-    async def main() -> Searched:
-        harness = Harness(job.plan, job.out, tasks=job.tasks, data_dir=job.data_dir, resume=True)
+    cell = unit.cell
+
+    async def search(out: str) -> Searched:
+        harness = Harness(job.plan, out, tasks=job.tasks, data_dir=job.data_dir, resume=True)
         try:
             return await harness.search_cell(cell)
         except PromptoptError as exc:  # say which cell, keep the exit status
@@ -503,7 +538,18 @@ def run_cell_job(job: CellJob, cell: Cell) -> Searched:
         finally:
             await harness.close()
 
-    return asyncio.run(main())
+    if not job.ship:
+        if not (Path(job.out) / PLAN_FILE).is_file():
+            raise _named(cell, UsageError(
+                f"this worker ({socket.gethostname()}) does not see --out {job.out}: put --out on storage every "
+                "node mounts at the same path, or pass --ship-results to send each cell's folder back"))
+        return asyncio.run(search(job.out))
+    with tempfile.TemporaryDirectory(prefix="promptopt-cell-") as root:
+        folder = cell_dir(Path(root), cell)
+        if unit.folder is not None:
+            unpack_folder(unit.folder, folder)
+        searched = asyncio.run(search(root))
+        return dataclasses.replace(searched, shipped=pack_folder(folder))
 
 
 def _named(cell: Cell | None, exc: PromptoptError) -> PromptoptError:

@@ -213,6 +213,7 @@ def bench_command(
     initial_prompts: Annotated[Optional[Path], typer.Option("--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts.")] = None,
     preflight: Preflight = Preflight(),
     executor: Annotated[str, typer.Option("--executor", help="Where cells run: serial (default), processes[:N] (N at a time), ray[:ADDRESS] (a local Ray instance, or the cluster at ADDRESS; extra 'ray').")] = "serial",
+    ship_results: Annotated[bool, typer.Option("--ship-results", help="Workers do not share --out (a cluster without shared storage): each cell's folder is sent to its worker and back to --out here.")] = False,
     as_json: Json = False,
 ) -> None:
     """Compare optimizers: optimizers × tasks × seeds at one token budget; CSV, table and plot.
@@ -270,7 +271,8 @@ def bench_command(
                     f"{cell.tokens:,} tokens, {cell.calls} calls | {cell.stop_reason} ({how})"
                 )
 
-        result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests, executor=spec))
+        result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests, executor=spec,
+                                         ship=ship_results))
     if result.stale:
         typer.echo(
             f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "

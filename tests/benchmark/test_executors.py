@@ -38,14 +38,19 @@ def test_processes_and_ray_run_the_grid_to_the_same_table_and_results(run_cli, s
     server = server_factory(policy=scripted.policy)
     model = ["--model", f"openai:test-model@{server.base_url}"]
     outputs = {}
-    for executor in ("serial", "processes:2", "ray"):
-        out = tmp_path / executor.replace(":", "-")
-        done = run_cli(*GRID, *model, "--executor", executor, "--out", str(out), env=home, timeout=600)
+    for executor in ("serial", "processes:2", "ray", "processes:2 --ship-results"):
+        out = tmp_path / executor.replace(":", "-").replace(" ", "")
+        done = run_cli(*GRID, *model, "--executor", *executor.split(), "--out", str(out), env=home, timeout=600)
         assert done.returncode == 0, done.stderr
         assert len(json.loads(done.stdout)["cells"]) == 6
         outputs[executor] = _comparable(out)
     assert outputs["processes:2"] == outputs["serial"]
     assert outputs["ray"] == outputs["serial"]
+    # workers without the driver's storage: each cell's folder went to its worker and came back
+    assert outputs["processes:2 --ship-results"] == outputs["serial"]
+    shipped = tmp_path / "processes-2--ship-results"
+    assert len(list(shipped.glob("cells/*/*/*/run/journal.jsonl"))) == 6
+    assert not list(shipped.glob("cells/*/*/.seed*"))  # no staging folder left behind
 
     # a finished grid is reused cell by cell whatever runs it: no request is sent again
     before = server.stats().completions_ok
@@ -77,6 +82,44 @@ def test_the_grid_view_follows_cells_in_worker_processes_through_their_folders(s
     assert max(tokens for *_, tokens, _ in frames) <= total_tokens  # spend so far never runs ahead
     assert [done for done, *_ in frames] == sorted(done for done, *_ in frames)  # cells only ever finish
     assert len(re.findall(r"\[\d/6\] demo_sentiment", screen)) == 6  # a line per finished cell
+
+
+def test_a_worker_that_does_not_see_out_says_so_and_a_shipped_folder_comes_back_whole(tmp_path):
+    import io
+    import tarfile
+
+    from promptopt.benchmark.harness import CellJob, CellUnit, run_cell_job
+    from promptopt.benchmark.plan import BenchPlan, BenchSettings, Cell
+    from promptopt.errors import PromptoptError, UsageError
+    from promptopt.folder_archive import pack_folder, unpack_folder
+
+    plan = BenchPlan(optimizers=("initial",), tasks=("demo_sentiment",), seeds=(1,), budget_tokens=1000,
+                     model="openai:test-model@http://127.0.0.1:9/v1", meta_model=None, settings=BenchSettings())
+    job = CellJob(plan, str(tmp_path / "elsewhere"), None, {})
+    with pytest.raises(PromptoptError, match="cell demo_sentiment/initial/seed1: .*does not see --out .*elsewhere.*"
+                                             "--ship-results") as raised:
+        run_cell_job(job, CellUnit(Cell("initial", "demo_sentiment", 1)))
+    assert raised.value.exit_code == UsageError("").exit_code == 2
+    # a shipped folder comes back whole, and replaces what was there
+    folder = tmp_path / "cell"
+    (folder / "run").mkdir(parents=True)
+    (folder / "run" / "journal.jsonl").write_text('{"seq": 0}\n')
+    (folder / "run" / ".lock").write_text("123")
+    data = pack_folder(folder)
+    (folder / "run" / "journal.jsonl").write_text("changed")
+    (folder / "stray.txt").write_text("x")
+    unpack_folder(data, folder)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["run", "run/journal.jsonl"]
+    assert (folder / "run" / "journal.jsonl").read_text() == '{"seq": 0}\n'
+    # an archive with a member outside the folder is refused and the folder left as it was
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        member = tarfile.TarInfo("../outside.txt")
+        member.size = 1
+        archive.addfile(member, io.BytesIO(b"x"))
+    with pytest.raises(PromptoptError, match="not a plain file inside it"):
+        unpack_folder(buffer.getvalue(), folder)
+    assert not (tmp_path / "outside.txt").exists() and (folder / "run" / "journal.jsonl").exists()
 
 
 def test_without_ray_the_ray_executor_exits_2_naming_the_extra(home, tmp_path):

@@ -6,7 +6,7 @@ limits, retries and response cache as a single-process evaluation), writes its r
 ``OUT/shards/NNNNN.jsonl`` in one atomic rename (its checkpoint) and hands back what it spent.
 A shard whose file exists is never run again, so an interrupted evaluation resumes shard by shard.
 The driver alone writes ``OUT/results.jsonl`` (every example once, in dataset order) and
-``OUT/summary.json``; the score and its interval are computed over all records exactly as a
+``OUT/summary.json`` (and ``OUT/results.parquet`` when asked); the score and its interval are computed over all records exactly as a
 single-process evaluation computes them, so the two agree.
 
 Shards go round-robin over one or several OpenAI-compatible endpoints serving the same model.
@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from promptopt.errors import PromptoptError, UsageError
+from promptopt.errors import MissingExtraError, PromptoptError, UsageError
 from promptopt.evaluation import EvalResult, ExampleResult, evaluate
 from promptopt.executors import ExecutorSpec, run_units
 from promptopt.llm.ledger import RoleUsage
 from promptopt.llm.records import Sampling
 from promptopt.prompt import Prompt
-from promptopt.runs import write_text_atomically
+from promptopt.runs import write_atomically, write_text_atomically
 from promptopt.stats import mean_interval
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
@@ -36,6 +36,7 @@ __all__ = ["Shard", "ShardJob", "ShardedEval", "evaluate_sharded", "plan_shards"
 
 PLAN_FILE = "eval.json"
 RESULTS_FILE = "results.jsonl"
+PARQUET_FILE = "results.parquet"
 SUMMARY_FILE = "summary.json"
 
 
@@ -162,6 +163,24 @@ async def score_shard(job: ShardJob, shard: Shard) -> ShardDone:
     return ShardDone(result.records, client.ledger.role("downstream"), False)
 
 
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        error = MissingExtraError("parquet", "--parquet", "pyarrow")
+        error.exit_code = 2
+        raise error from None
+
+
+def _write_parquet(path: Path, rows: list[dict[str, object]]) -> None:
+    """The results as one Parquet table (a column per record field), written atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    write_atomically(path, lambda handle: pq.write_table(table, handle))
+
+
 def run_shard_job(job: ShardJob, shard: Shard) -> ShardDone:
     """A worker's entry point: one shard in this process."""
     return asyncio.run(score_shard(job, shard))
@@ -174,11 +193,15 @@ async def evaluate_sharded(
     shards: int,
     executor: ExecutorSpec | None = None,
     on_shard: Callable[[int, int], None] | None = None,
+    parquet: bool = False,
 ) -> ShardedEval:
     """Score ``job.prompt`` on ``job.examples`` in ``shards`` units run by ``executor`` (default
-    serial). ``on_shard(examples_done, examples_total)`` as each shard finishes."""
+    serial). ``on_shard(examples_done, examples_total)`` as each shard finishes. With
+    ``parquet``, the results are also written as ``results.parquet`` (extra 'parquet')."""
     if not job.examples:
         raise UsageError("sharded evaluation needs at least one example")
+    if parquet:
+        _require_pyarrow()
     out = Path(job.out)
     planned = plan_shards(len(job.examples), shards, models)
     _check_plan(out, _plan_record(job, planned))
@@ -195,7 +218,10 @@ async def evaluate_sharded(
     result = EvalResult(prompt_hash=job.prompt.hash, metric=job.task.metric.name, records=records,
                         estimate=mean_interval([r.score for r in records]), split=job.split)
     usage = RoleUsage.sum(d.usage for d in done.values())
-    write_text_atomically(out / RESULTS_FILE, "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in records))
+    rows = [asdict(r) for r in records]
+    write_text_atomically(out / RESULTS_FILE, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+    if parquet:
+        _write_parquet(out / PARQUET_FILE, rows)
     est = result.estimate
     summary = {"prompt_hash": result.prompt_hash, "metric": result.metric, "n": result.n, "score": est.value,
                "low": est.low, "high": est.high, "interval_method": est.method, "errors": result.errors,

@@ -96,8 +96,12 @@ def test_shards_resume_one_by_one_in_worker_processes(run_cli, server_factory, h
     assert server.stats().completions_ok == 400  # only the lost shard's 100 examples were asked again
     assert again["score"] == first["score"] and again["n"] == 300
     assert len({r["uid"] for r in _records(out)}) == 300  # the results file holds every example once
-    serial = _eval(run_cli, home, prompt_file, data, spec, "--out", str(out), "--shards", "3", "--no-cache")
+    serial = _eval(run_cli, home, prompt_file, data, spec, "--out", str(out), "--shards", "3", "--no-cache",
+                   "--parquet")
     assert server.stats().completions_ok == 400 and serial["score"] == first["score"]  # every shard reused
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "results.parquet").to_pylist() == _records(out)
 
 
 def test_sharding_without_out_and_another_evaluation_in_the_folder_are_refused(run_cli, server_factory, home,

@@ -33,6 +33,19 @@ class MissingExtraError(PromptoptError, ImportError):
         )
 
 
+def require_extra(extra: str, flag: str, module: str) -> None:
+    """A flag that needs an optional extra is bad input (exit 2) without it, naming the extra;
+    checked before any work, importing ``module`` only then."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        error = MissingExtraError(extra, flag, module)
+        error.exit_code = 2
+        raise error from None
+
+
 class MissingKeyError(PromptoptError):
     """An API key environment variable is required but not set."""
 

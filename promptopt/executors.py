@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
-from promptopt.errors import MissingExtraError, UsageError
+from promptopt.errors import UsageError, require_extra
 
 #: A unit of work (a grid cell, an evaluation shard), what a worker needs besides it (plain data,
 #: pickled to the worker), and what running it hands back.
@@ -61,12 +61,7 @@ class ExecutorSpec:
 
 def require_ray() -> None:
     """Ray is an optional extra: without it, ``--executor ray`` is bad input (exit 2) naming it."""
-    try:
-        import ray  # noqa: F401  (only --executor ray pays for the import)
-    except ImportError:
-        error = MissingExtraError("ray", "--executor ray", "ray")
-        error.exit_code = 2
-        raise error from None
+    require_extra("ray", "--executor ray", "ray")  # only --executor ray pays for the import
 
 
 async def run_units(

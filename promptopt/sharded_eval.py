@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from promptopt.errors import MissingExtraError, PromptoptError, UsageError
+from promptopt.errors import PromptoptError, UsageError, require_extra
 from promptopt.evaluation import EvalResult, ExampleResult, evaluate
 from promptopt.executors import ExecutorSpec, run_units
 from promptopt.llm.ledger import RoleUsage
@@ -163,15 +163,6 @@ async def score_shard(job: ShardJob, shard: Shard) -> ShardDone:
     return ShardDone(result.records, client.ledger.role("downstream"), False)
 
 
-def _require_pyarrow() -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        error = MissingExtraError("parquet", "--parquet", "pyarrow")
-        error.exit_code = 2
-        raise error from None
-
-
 def _write_parquet(path: Path, rows: list[dict[str, object]]) -> None:
     """The results as one Parquet table (a column per record field), written atomically."""
     import pyarrow as pa
@@ -201,7 +192,7 @@ async def evaluate_sharded(
     if not job.examples:
         raise UsageError("sharded evaluation needs at least one example")
     if parquet:
-        _require_pyarrow()
+        require_extra("parquet", "--parquet", "pyarrow")
     out = Path(job.out)
     planned = plan_shards(len(job.examples), shards, models)
     _check_plan(out, _plan_record(job, planned))

@@ -8,11 +8,9 @@ import json
 import random
 from pathlib import Path
 
-import pytest
-
 from promptopt.testing.faults import FaultPlan
 
-from test_eval_cli import sentiment_policy  # noqa: E402  (tests/cli is on sys.path through conftest)
+from test_eval_cli import prompt_file, sentiment_policy  # noqa: E402,F401  (tests/cli is on sys.path)
 
 FAULTS = FaultPlan(rates={"500": 0.05, "429": 0.03, "malformed": 0.02}, seed=7, max_failures_per_key=2,
                    retry_after_s=0.01)
@@ -32,13 +30,6 @@ def _data(root: Path, n: int) -> Path:
             rows.append({"text": f"review {i}: a {word} film{' , not' if i % 5 == 0 else ''}", "label": label})
         (root / "sst2" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
-
-
-@pytest.fixture
-def prompt_file(tmp_path: Path) -> Path:
-    path = tmp_path / "prompt.txt"
-    path.write_text("Classify the sentiment of the review. Answer in <final_answer></final_answer> tags.\n")
-    return path
 
 
 def _eval(run_cli, env, prompt_file, data, spec, *extra, timeout=600):

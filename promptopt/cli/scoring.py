@@ -70,7 +70,6 @@ class _Scoring:
             results = asyncio.run(run(update))
         return results, client.ledger.role("downstream")
 
-
     def run_sharded(self, prompt: Any, cache: CacheChoice, quiet: bool, out: Path, shards: Optional[int],
                     executor: Optional[str], endpoints: list[str], parquet: bool) -> tuple[Any, Any]:
         """Score ``prompt`` in shards under ``out`` (see :mod:`promptopt.sharded_eval`)."""

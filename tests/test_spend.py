@@ -116,3 +116,14 @@ def test_the_guard_goes_on_every_client_and_comes_off_again(tmp_path) -> None:
     assert all(c.guard is check for c in clients)
     ReplayGuard.uninstall(clients)
     assert all(c.guard is None for c in clients)
+
+
+def test_a_damaged_paid_log_is_one_error_naming_it(tmp_path) -> None:
+    from promptopt.errors import PromptoptError
+
+    (tmp_path / "paid.sqlite3").write_bytes(b"not a database at all" * 100)
+    run = RunDir(tmp_path)
+    spend = CarriedSpend(UsageLedger(), run)
+    with pytest.raises(PromptoptError, match=r"paid log .*paid\.sqlite3.*can be deleted"):
+        spend.open()
+    run.release()

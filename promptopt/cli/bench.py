@@ -13,7 +13,18 @@ from promptopt.benchmark.plan import BenchSettings
 from promptopt.cli.app import app, emit_json
 from promptopt.cli.groups import command, group
 from promptopt.cli.inputs import parse_names
-from promptopt.cli.options import BudgetTokens, DataDir, Json, MetaModel, Model, Preflight, Resume, Seeds, seed_list
+from promptopt.cli.options import (
+    BudgetTokens,
+    CellWorkers,
+    DataDir,
+    Json,
+    MetaModel,
+    Model,
+    Preflight,
+    Resume,
+    Seeds,
+    seed_list,
+)
 from promptopt.errors import PromptoptError
 
 DEFAULT_OPTIMIZERS = "capo,opro,evoprompt-ga,evoprompt-de,initial"
@@ -212,8 +223,7 @@ def bench_command(
     resume: Resume = False,
     initial_prompts: Annotated[Optional[Path], typer.Option("--initial-prompts", help="JSON file: {task: [instruction, ...]}; other tasks use built-in or derived prompts.")] = None,
     preflight: Preflight = Preflight(),
-    executor: Annotated[str, typer.Option("--executor", help="Where cells run: serial (default), processes[:N] (N at a time), ray[:ADDRESS] (a local Ray instance, or the cluster at ADDRESS; extra 'ray').")] = "serial",
-    ship_results: Annotated[bool, typer.Option("--ship-results", help="Workers do not share --out (a cluster without shared storage): each cell's folder is sent to its worker and back to --out here.")] = False,
+    workers: CellWorkers = CellWorkers(),
     as_json: Json = False,
 ) -> None:
     """Compare optimizers: optimizers × tasks × seeds at one token budget; CSV, table and plot.
@@ -230,7 +240,7 @@ def bench_command(
 
     from promptopt.executors import ExecutorSpec
 
-    spec = ExecutorSpec.parse(executor)
+    spec = ExecutorSpec.parse(workers.executor or "serial")
     optimizer_names = _optimizers(grid.optimizers)
     task_names = parse_names(grid.tasks, "--tasks")
     seed_values = seed_list(grid.seeds)
@@ -272,7 +282,7 @@ def bench_command(
                 )
 
         result = asyncio.run(harness.run(on_done=finished, on_requests=view.requests, executor=spec,
-                                         ship=ship_results))
+                                         ship=workers.ship_results))
     if result.stale:
         typer.echo(
             f"note: {len(result.stale)} reused cell(s) were measured by other promptopt code "

@@ -156,6 +156,32 @@ class Preflight:
 
 
 @dataclass(frozen=True)
+class CellWorkers:
+    """Where a grid's cells run (bench), and whether their folders travel to the workers and back."""
+
+    executor: Optional[str] = None
+    ship_results: bool = False
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """A large evaluation in resumable shards (eval): where they checkpoint, how many, where they
+    run, which endpoints answer, and whether a Parquet copy of the results is written."""
+
+    out: Optional[Path] = None
+    shards: Optional[int] = None
+    executor: Optional[str] = None
+    endpoints: Optional[list[str]] = None
+    parquet: bool = False
+
+    def asked(self) -> Optional[str]:
+        """The first sharding flag given, or None."""
+        named = (("--shards", self.shards is not None), ("--executor", self.executor is not None),
+                 ("--endpoint", bool(self.endpoints)), ("--parquet", self.parquet))
+        return next((flag for flag, given in named if given), None)
+
+
+@dataclass(frozen=True)
 class RunOutputs:
     """Where an optimize run writes: its directory (resumable), the best prompt's artifact, the report."""
 
@@ -205,6 +231,18 @@ group(TaskSource, {"task": TaskName, "data_dir": DataDir, "input_field": InputFi
       panel="Task")
 group(CacheChoice, {"cache_path": CachePath, "no_cache": NoCache})
 group(Preflight, {"dry_run": DryRun, "force": Force}, panel="Budget")
+Executor = Annotated[Optional[str], typer.Option("--executor", help="Where the units of work run: serial (default, in this process), processes[:N] (N at a time, default the CPU count), ray[:ADDRESS] (a local Ray instance, or the cluster at ADDRESS; extra 'ray').")]
+group(CellWorkers, {
+    "executor": Executor,
+    "ship_results": Annotated[bool, typer.Option("--ship-results", help="Workers do not share --out (a cluster without shared storage): each cell's folder is sent to its worker and back to --out here.")],
+}, panel="Workers")
+group(Sharding, {
+    "out": Annotated[Optional[Path], typer.Option("--out", help="Score in resumable shards: their checkpoints (shards/*.jsonl), results.jsonl and summary.json go in this folder; rerun to resume.")],
+    "shards": Annotated[Optional[int], typer.Option("--shards", min=1, help="How many shards (default 1 serially, else one per 250 examples).")],
+    "executor": Executor,
+    "endpoints": Annotated[Optional[list[str]], typer.Option("--endpoint", help="Another endpoint serving the same model (repeatable); shards go round-robin over --model and these.")],
+    "parquet": Annotated[bool, typer.Option("--parquet", help="Also write results.parquet (extra 'parquet').")],
+}, panel="Shards")
 group(RunOutputs, {
     "out": Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the best prompt's artifact here (e.g. prompts/T.json).")],
     "run_dir": RunDirectory, "resume": Resume,

@@ -17,6 +17,7 @@ from promptopt.cli.options import (
     MaxTokens,
     Model,
     Renderer,
+    Sharding,
     Split,
     TaskSource,
     Temperature,
@@ -70,9 +71,8 @@ class _Scoring:
             results = asyncio.run(run(update))
         return results, client.ledger.role("downstream")
 
-    def run_sharded(self, prompt: Any, cache: CacheChoice, quiet: bool, out: Path, shards: Optional[int],
-                    executor: Optional[str], endpoints: list[str], parquet: bool) -> tuple[Any, Any]:
-        """Score ``prompt`` in shards under ``out`` (see :mod:`promptopt.sharded_eval`)."""
+    def run_sharded(self, prompt: Any, cache: CacheChoice, quiet: bool, sharding: Sharding) -> tuple[Any, Any]:
+        """Score ``prompt`` in shards under ``sharding.out`` (see :mod:`promptopt.sharded_eval`)."""
         import asyncio
 
         from promptopt.executors import ExecutorSpec
@@ -80,14 +80,16 @@ class _Scoring:
         from promptopt.progress import progress_bar
         from promptopt.sharded_eval import ShardJob, evaluate_sharded
 
-        spec = ExecutorSpec.parse(executor or "serial")
+        out = sharding.out
+        assert out is not None
+        spec = ExecutorSpec.parse(sharding.executor or "serial")
         cache_path = None if cache.no_cache else str(cache.cache_path or default_cache_path())
         job = ShardJob(prompt, tuple(self.examples), self.task, self.renderer, self.sampling, self.split,
                        cache_path, str(out))
-        count = shards or (1 if spec.kind == "serial" else max(1, len(self.examples) // 250))
+        count = sharding.shards or (1 if spec.kind == "serial" else max(1, len(self.examples) // 250))
         with progress_bar(f"{self.task.name} ({self.split}, {count} shards)", enabled=None if not quiet else False) as update:
-            done = asyncio.run(evaluate_sharded(job, [self.model, *endpoints], shards=count, executor=spec,
-                                                on_shard=update, parquet=parquet))
+            done = asyncio.run(evaluate_sharded(job, [self.model, *(sharding.endpoints or [])], shards=count,
+                                                executor=spec, on_shard=update, parquet=sharding.parquet))
         if not quiet:
             typer.echo(f"shards {done.shards} ({done.reused} reused from {out}) | results {out / 'results.jsonl'}")
         return done.result, done.usage
@@ -137,11 +139,7 @@ def eval_command(
     temperature: Temperature = None,
     cache: CacheChoice = CacheChoice(),
     as_json: Json = False,
-    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Score in this many shards, each a resumable unit with its own checkpoint under --out (a dataset too large for one process).")] = None,
-    executor: Annotated[Optional[str], typer.Option("--executor", help="Where shards run: serial, processes[:N], ray[:ADDRESS] (extra 'ray'). Needs --out.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Sharded evaluation: folder for shards/*.jsonl checkpoints, results.jsonl and summary.json; rerun to resume.")] = None,
-    parquet: Annotated[bool, typer.Option("--parquet", help="Sharded evaluation: also write results.parquet (extra 'parquet').")] = False,
-    endpoints: Annotated[Optional[list[str]], typer.Option("--endpoint", help="Sharded evaluation: another endpoint serving the same model (repeatable); shards go round-robin over --model and these.")] = None,
+    sharding: Sharding = Sharding(),
 ) -> None:
     """Score a prompt on a task split: score with its 95% interval, parse failures, tokens.
 
@@ -152,13 +150,11 @@ def eval_command(
     resolved = resolve_task(task)
     prompt, artifact = load_candidate(prompt_file, resolved)
     scoring = _Scoring(resolved, split, limit, artifact, model, renderer, max_tokens, temperature)
-    if out is None and (shards is not None or executor is not None or endpoints or parquet):
-        flag = ("--shards" if shards is not None else "--executor" if executor is not None
-                else "--endpoint" if endpoints else "--parquet")
-        raise typer.BadParameter(f"{flag} scores in shards, which needs --out FOLDER for their checkpoints",
-                                 param_hint="'--out'")
-    if out is not None:
-        result, usage = scoring.run_sharded(prompt, cache, as_json, out, shards, executor, endpoints or [], parquet)
+    if sharding.out is None and sharding.asked():
+        raise typer.BadParameter(f"{sharding.asked()} scores in shards, which needs --out FOLDER for their "
+                                 "checkpoints", param_hint="'--out'")
+    if sharding.out is not None:
+        result, usage = scoring.run_sharded(prompt, cache, as_json, sharding)
     else:
         [result], usage = scoring.run([prompt], cache, as_json)
     passed = min_score is None or result.estimate.value >= min_score

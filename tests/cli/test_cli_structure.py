@@ -20,7 +20,8 @@ CLI = Path(__file__).resolve().parents[2] / "promptopt" / "cli"
 #: Flags that mean different things in different commands, each meaning declared once.
 SEVERAL_MEANINGS = {
     "--out": {"optimize: the best prompt's artifact", "bench: the output folder", "plan run: the run directory",
-              "rubric refine: the final rubric file", "report: the HTML file"},
+              "rubric refine: the final rubric file", "report: the HTML file",
+              "eval: the sharded evaluation's folder"},
     "--model": {"a model spec", "cache clear: a cached model identity"},
     "--seed": {"a sampling seed (generate)", "optimize: the run seed", "rubric refine: output sampling"},
     "--agents": {"plan bench: scripted teams", "plan run: one team"},

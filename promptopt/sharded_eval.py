@@ -193,6 +193,10 @@ async def evaluate_sharded(
         raise UsageError("sharded evaluation needs at least one example")
     if parquet:
         require_extra("parquet", "--parquet", "pyarrow")
+    spec = executor or ExecutorSpec("serial")
+    if job.task.judge is not None and spec.kind != "serial":
+        raise UsageError(f"--executor {spec}: task '{job.task.name}' is scored by an LLM judge, whose client "
+                         "lives in this process; score it with --executor serial")
     out = Path(job.out)
     planned = plan_shards(len(job.examples), shards, models)
     _check_plan(out, _plan_record(job, planned))
@@ -203,7 +207,7 @@ async def evaluate_sharded(
         if on_shard is not None:
             on_shard(sum(len(d.records) for d in done.values()), len(job.examples))
 
-    await run_units(executor or ExecutorSpec("serial"), job, planned, finished,
+    await run_units(spec, job, planned, finished,
                     lambda shard: score_shard(job, shard), run_shard_job)
     records = tuple(r for shard in planned for r in done[shard.index].records)
     result = EvalResult(prompt_hash=job.prompt.hash, metric=job.task.metric.name, records=records,

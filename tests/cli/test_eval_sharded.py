@@ -10,6 +10,8 @@ from pathlib import Path
 
 from promptopt.testing.faults import FaultPlan
 
+import pytest
+
 from test_eval_cli import prompt_file, sentiment_policy  # noqa: E402,F401  (tests/cli is on sys.path)
 
 FAULTS = FaultPlan(rates={"500": 0.05, "429": 0.03, "malformed": 0.02}, seed=7, max_failures_per_key=2,
@@ -108,3 +110,26 @@ def test_sharding_without_out_and_another_evaluation_in_the_folder_are_refused(r
     other = run_cli(*base, "--out", str(out), "--shards", "2", "--limit", "10", env=home)
     assert other.returncode == 2 and "examples" in other.stderr and str(out) in other.stderr
     assert server.stats().completions_ok == 20  # nothing was sent for the refused run
+
+
+
+async def test_a_task_with_an_llm_judge_is_refused_on_workers(tmp_path):
+    import dataclasses
+
+    from promptopt.errors import UsageError
+    from promptopt.executors import ExecutorSpec
+    from promptopt.llm.records import Sampling
+    from promptopt.prompt import Prompt
+    from promptopt.sharded_eval import ShardJob, evaluate_sharded
+    from promptopt.tasks.registry import load_task
+
+    class Judge:  # a judge holds an LLM client, which lives in the process that made it
+        async def score(self, outputs, examples):
+            return [1.0 for _ in outputs]
+
+    task = dataclasses.replace(load_task("demo_sentiment"), judge=Judge())
+    job = ShardJob(Prompt("Classify."), tuple(task.dev), task, "paper", Sampling(), "dev", None, str(tmp_path / "e"))
+    with pytest.raises(UsageError, match="demo_sentiment.*LLM judge.*--executor serial"):
+        await evaluate_sharded(job, ["openai:test-model@http://127.0.0.1:9/v1"], shards=2,
+                               executor=ExecutorSpec("processes", "2"))
+    assert not (tmp_path / "e").exists()  # refused before anything was written

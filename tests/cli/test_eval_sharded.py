@@ -8,9 +8,9 @@ import json
 import random
 from pathlib import Path
 
-from promptopt.testing.faults import FaultPlan
-
 import pytest
+
+from promptopt.testing.faults import FaultPlan
 
 from test_eval_cli import prompt_file, sentiment_policy  # noqa: E402,F401  (tests/cli is on sys.path)
 

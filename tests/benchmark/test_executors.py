@@ -51,6 +51,21 @@ def test_processes_and_ray_run_the_grid_to_the_same_table_and_results(run_cli, s
     shipped = tmp_path / "processes-2--ship-results"
     assert len(list(shipped.glob("cells/*/*/*/run/journal.jsonl"))) == 6
     assert not list(shipped.glob("cells/*/*/.seed*"))  # no staging folder left behind
+    # a cell interrupted after its search resumes on a worker from the folder the driver sends it
+    before = server.stats().completions_ok
+    (shipped / "cells/demo_sentiment/capo/seed2/cell.json").unlink()
+    resumed = run_cli(*GRID, *model, "--executor", "processes:2", "--ship-results", "--out", str(shipped),
+                      "--resume", env=home, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert server.stats().completions_ok == before  # its journal replayed from its shipped cache
+    table, results = _comparable(shipped)
+    want_table, want = outputs["serial"]
+    # its test answers came from the grid's test cache this time: scored alike, charged nothing
+    [again_cell] = [c for c in results["cells"] if c["run_dir"].endswith("capo/seed2/run")]
+    assert again_cell.pop("test_tokens") == 0
+    assert table == want_table and results == {**want, "cells": [
+        {k: v for k, v in c.items() if not (k == "test_tokens" and c["run_dir"].endswith("capo/seed2/run"))}
+        for c in want["cells"]]}
 
     # a finished grid is reused cell by cell whatever runs it: no request is sent again
     before = server.stats().completions_ok

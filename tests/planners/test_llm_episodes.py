@@ -22,6 +22,7 @@ from promptopt.planners.prompts import STEP_EXAMPLES, coela_prompt, draft_prompt
 from promptopt.llm.cache import ResponseCache
 from promptopt.llm.connection import connect
 from promptopt.llm.ledger import UsageLedger
+from promptopt.llm.retry import RetryPolicy
 from promptopt.stats import paired_bootstrap
 from promptopt.testing import policies
 
@@ -124,8 +125,11 @@ async def test_replaying_an_episode_from_the_cache_is_identical(server_factory, 
 
 
 async def test_a_good_planner_beats_the_coela_baseline_on_test24(server_factory, client_for) -> None:
-    planner = client_for(server_factory(policy=llm_world.good_planner()))
-    baseline = client_for(server_factory(policy=llm_world.coela_greedy()))
+    # 48 episodes, 8 at a time: on a loaded CI host a reply can take longer than the usual 5 s
+    # test timeout, and a draft that times out is the default plan, which has no steps
+    patient = RetryPolicy(max_attempts=6, timeout_s=60.0, initial_backoff_s=0.02, max_backoff_s=0.2, deadline_s=120.0)
+    planner = client_for(server_factory(policy=llm_world.good_planner()), retry=patient)
+    baseline = client_for(server_factory(policy=llm_world.coela_greedy()), retry=patient)
     capo = await run_suite(TEST24, [0], PlannerConfig(agents="capo"), planner, concurrency=8)
     coela = await run_suite(TEST24, [0], PlannerConfig(agents="coela"), baseline, concurrency=8)
     a = [r["metrics"]["transport_rate"] for r in capo]

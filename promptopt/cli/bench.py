@@ -106,7 +106,6 @@ class _BenchView(_LiveView):
         if self.enabled:
             self._bar.__exit__(*exc)
 
-
     def requests(self, cell: Any, usage: Any) -> None:
         from promptopt.progress import request_note
 
@@ -164,7 +163,6 @@ class _GridView(_LiveView):
             self._stop.set()
             self._poller.join()
             self._bar.__exit__(*exc)
-
 
     def requests(self, cell: Any, usage: Any) -> None:
         """Cells running elsewhere charge no ledger here: their folders say what they spent."""

@@ -4,8 +4,9 @@ processes or Ray tasks run the cells, without hearing from them.
 A cell is done once its ``cell.json`` exists; running while its ``timing.json`` heartbeat is fresh
 (a searching cell rewrites it every few seconds); failed when the heartbeat went stale before
 its search ended (its worker died: it waits for a retry, or for ``--resume``); resumed when it is
-on its second session or later. Spend so far is the finished
-cells' spend plus each unfinished cell's last spend note (its journal, written once a generation).
+on its second session or later. Spend so far is the finished cells' spend plus each unfinished
+cell's last spend note (written once a generation; looked for in the journal's last 64 KB only,
+so a display-only figure that can lag behind a generation with long evaluation events).
 """
 
 from __future__ import annotations

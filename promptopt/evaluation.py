@@ -82,6 +82,24 @@ class EvalResult:
     def cached(self) -> int:
         return sum(1 for r in self.records if r.cached)
 
+    def summary(self) -> dict[str, object]:
+        """The aggregate as plain data (``eval --json``, a sharded evaluation's summary.json)."""
+        est = self.estimate
+        return {
+            "prompt_hash": self.prompt_hash,
+            "metric": self.metric,
+            "n": self.n,
+            "score": est.value,
+            "low": est.low,
+            "high": est.high,
+            "interval_method": est.method,
+            "parse_failures": self.parse_failures,
+            "errors": self.errors,
+            "cached": self.cached,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
 
 def _record(example: Example, response: ChatResponse, parsed: ParsedAnswer | None, score: float) -> ExampleResult:
     return ExampleResult(

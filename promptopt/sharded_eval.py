@@ -32,11 +32,13 @@ from promptopt.stats import mean_interval
 from promptopt.tasks.records import Example
 from promptopt.tasks.task import Task
 
-__all__ = ["Shard", "ShardJob", "ShardedEval", "evaluate_sharded", "plan_shards"]
+__all__ = ["Shard", "ShardJob", "ShardedEval", "default_shards", "evaluate_sharded", "plan_shards"]
 
 PLAN_FILE = "eval.json"
 RESULTS_FILE = "results.jsonl"
 PARQUET_FILE = "results.parquet"
+#: Examples per shard when the count is not given and the shards run outside this process.
+SHARD_SIZE = 250
 SUMMARY_FILE = "summary.json"
 
 
@@ -100,6 +102,16 @@ def plan_shards(n_examples: int, shards: int, models: Sequence[str]) -> list[Sha
     return [Shard(i, bounds[i], bounds[i + 1], models[i % len(models)]) for i in range(count)]
 
 
+def default_shards(n_examples: int, executor: ExecutorSpec) -> int:
+    """One shard in this process (nothing to spread); else one per :data:`SHARD_SIZE` examples."""
+    return 1 if executor.kind == "serial" else max(1, n_examples // SHARD_SIZE)
+
+
+def _jsonl(records: Sequence[ExampleResult]) -> str:
+    """Records as JSON lines (a shard's checkpoint, the combined results)."""
+    return "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in records)
+
+
 def _plan_record(job: ShardJob, shards: Sequence[Shard]) -> dict[str, object]:
     return {"prompt_hash": job.prompt.hash, "task": job.task.name, "task_fingerprint": job.task.fingerprint(),
             "split": job.split, "examples": [e.uid for e in job.examples], "renderer": job.renderer,
@@ -159,7 +171,7 @@ async def score_shard(job: ShardJob, shard: Shard) -> ShardDone:
         if cache is not None:
             cache.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(path, "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in result.records))
+    write_text_atomically(path, _jsonl(result.records))
     return ShardDone(result.records, client.ledger.role("downstream"), False)
 
 
@@ -213,14 +225,10 @@ async def evaluate_sharded(
     result = EvalResult(prompt_hash=job.prompt.hash, metric=job.task.metric.name, records=records,
                         estimate=mean_interval([r.score for r in records]), split=job.split)
     usage = RoleUsage.sum(d.usage for d in done.values())
-    rows = [asdict(r) for r in records]
-    write_text_atomically(out / RESULTS_FILE, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+    reused = sum(d.reused for d in done.values())
+    write_text_atomically(out / RESULTS_FILE, _jsonl(records))
     if parquet:
-        _write_parquet(out / PARQUET_FILE, rows)
-    est = result.estimate
-    summary = {"prompt_hash": result.prompt_hash, "metric": result.metric, "n": result.n, "score": est.value,
-               "low": est.low, "high": est.high, "interval_method": est.method, "errors": result.errors,
-               "parse_failures": result.parse_failures, "shards": len(planned),
-               "reused_shards": sum(d.reused for d in done.values()), "usage": usage.to_dict()}
+        _write_parquet(out / PARQUET_FILE, [asdict(r) for r in records])
+    summary = {**result.summary(), "shards": len(planned), "reused_shards": reused, "usage": usage.to_dict()}
     write_text_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return ShardedEval(result, usage, len(planned), int(summary["reused_shards"]), out)
+    return ShardedEval(result, usage, len(planned), reused, out)

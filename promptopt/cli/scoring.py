@@ -78,7 +78,7 @@ class _Scoring:
         from promptopt.executors import ExecutorSpec
         from promptopt.llm.cache import default_cache_path
         from promptopt.progress import progress_bar
-        from promptopt.sharded_eval import ShardJob, evaluate_sharded
+        from promptopt.sharded_eval import RESULTS_FILE, ShardJob, default_shards, evaluate_sharded
 
         out = sharding.out
         assert out is not None
@@ -86,12 +86,12 @@ class _Scoring:
         cache_path = None if cache.no_cache else str(cache.cache_path or default_cache_path())
         job = ShardJob(prompt, tuple(self.examples), self.task, self.renderer, self.sampling, self.split,
                        cache_path, str(out))
-        count = sharding.shards or (1 if spec.kind == "serial" else max(1, len(self.examples) // 250))
+        count = sharding.shards or default_shards(len(self.examples), spec)
         with progress_bar(f"{self.task.name} ({self.split}, {count} shards)", enabled=None if not quiet else False) as update:
             done = asyncio.run(evaluate_sharded(job, [self.model, *(sharding.endpoints or [])], shards=count,
                                                 executor=spec, on_shard=update, parquet=sharding.parquet))
         if not quiet:
-            typer.echo(f"shards {done.shards} ({done.reused} reused from {out}) | results {out / 'results.jsonl'}")
+            typer.echo(f"shards {done.shards} ({done.reused} reused from {out}) | results {out / RESULTS_FILE}")
         return done.result, done.usage
 
 
@@ -102,24 +102,6 @@ def _warn_failures(result: Any, endpoint: str) -> None:
     failures = result.failures
     detail = f": {failures.describe(endpoint)}" if failures is not None and failures.share > WARN_SHARE else ""
     typer.echo(f"warning: {result.errors} request(s) failed and were scored as wrong{detail}", err=True)
-
-
-def _result_dict(result: Any) -> dict[str, Any]:
-    est = result.estimate
-    return {
-        "prompt_hash": result.prompt_hash,
-        "metric": result.metric,
-        "n": result.n,
-        "score": est.value,
-        "low": est.low,
-        "high": est.high,
-        "interval_method": est.method,
-        "parse_failures": result.parse_failures,
-        "errors": result.errors,
-        "cached": result.cached,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-    }
 
 
 PromptFile = Annotated[Path, typer.Argument(help="A prompt artifact (.json) or a text file holding an instruction.")]
@@ -160,7 +142,7 @@ def eval_command(
     passed = min_score is None or result.estimate.value >= min_score
     spec = scoring.model
     if as_json:
-        emit_json({"task": resolved.name, "split": split, "model": spec, **_result_dict(result),
+        emit_json({"task": resolved.name, "split": split, "model": spec, **result.summary(),
                    "min_score": min_score, "passed": passed, "usage": usage.to_dict()})
     else:
         from promptopt.progress import usage_note
@@ -206,8 +188,8 @@ def compare_command(
     (a, b), _ = scoring.run([first, second], cache, as_json)
     result = compare(a, b)
     if as_json:
-        emit_json({"task": resolved.name, "split": split, "model": scoring.model, "a": _result_dict(a),
-                   "b": _result_dict(b), **asdict(result)})
+        emit_json({"task": resolved.name, "split": split, "model": scoring.model, "a": a.summary(),
+                   "b": b.summary(), **asdict(result)})
         return
     typer.echo(f"task {resolved.name} ({split}, {result.n} examples) | model {scoring.model}")
     typer.echo(f"A {prompt_a.name}: {result.mean_a:.3f}   B {prompt_b.name}: {result.mean_b:.3f}")

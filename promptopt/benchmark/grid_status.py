@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from promptopt.benchmark.harness import CELL_FILE, TIMING_FILE, cell_dir, timing_sessions
 from promptopt.benchmark.plan import Cell
+from promptopt.errors import PromptoptError
+from promptopt.llm.ledger import RoleUsage
 
 __all__ = ["GridStatus", "grid_status"]
 
@@ -58,26 +61,24 @@ def _last_spend(journal: Path) -> tuple[int, int]:
             continue
         try:
             event = json.loads(line)
-        except ValueError:  # a line cut by the tail or by a killed write
+            if event.get("event") != "spend" or event.get("note") is not True:
+                continue
+            total = RoleUsage.sum(RoleUsage.from_dict(u) for u in event.get("usage", {}).values())
+        except (ValueError, PromptoptError):  # a line cut by the tail or by a killed write
             continue
-        if event.get("event") == "spend" and event.get("note") is True:
-            usage = event.get("usage", {}).values()
-            return (sum(int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0)) for u in usage),
-                    sum(int(u.get("requests", 0)) for u in usage))
+        return total.total_tokens, total.requests
     return 0, 0
 
 
 def _sessions(timing: Path) -> list[float]:
     try:
-        return [float(s) for s in json.loads(timing.read_text(encoding="utf-8"))["sessions"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return timing_sessions(timing)
+    except (OSError, ValueError, KeyError, TypeError):  # mid-write, or not ours: no sessions yet
         return []
 
 
 def grid_status(out: Path, cells: Sequence[Cell], heartbeat_s: float) -> GridStatus:
     """The grid under ``out`` now (cells whose files are mid-write count as not yet there)."""
-    from promptopt.benchmark.harness import CELL_FILE, TIMING_FILE, cell_dir
-
     now = time.time()
     done = running = failed = resumed = tokens = requests = 0
     for cell in cells:

@@ -127,18 +127,24 @@ def cell_dir(out: Path, cell: Cell) -> Path:
     return out / "cells" / cell.task / cell.optimizer / f"seed{cell.seed}"
 
 
+def timing_sessions(path: Path) -> list[float]:
+    """The wall time of each session a cell's ``timing.json`` holds (none when it is missing);
+    ValueError, KeyError or TypeError when it is not such a file."""
+    if not path.exists():
+        return []
+    return [float(s) for s in jsonio.loads(path.read_text(encoding="utf-8"))["sessions"]]
+
+
 class _Stopwatch:
     """Wall time of a cell over sessions: this session's share is saved every few seconds, so an
     interrupted session still counts (to within one heartbeat)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.earlier: list[float] = []
-        if path.exists():
-            try:
-                self.earlier = [float(s) for s in jsonio.loads(path.read_text(encoding="utf-8"))["sessions"]]
-            except (ValueError, KeyError, TypeError):
-                raise PromptoptError(f"{path}: not a timing file written by promptopt bench; delete it") from None
+        try:
+            self.earlier = timing_sessions(path)
+        except (ValueError, KeyError, TypeError):
+            raise PromptoptError(f"{path}: not a timing file written by promptopt bench; delete it") from None
         self.started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 

@@ -126,7 +126,8 @@ async def _on_ray(job: Any, units: Sequence[Any], on_finished: Callable[[Any, An
                  **options)
     try:
         task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(worker)
-        pending = {task.remote(job, unit): unit for unit in units}
+        shared = ray.put(job)  # serialized once, not once per unit (a shard job holds every example)
+        pending = {task.remote(shared, unit): unit for unit in units}
         while pending:
             done, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1)
             for ref in done:

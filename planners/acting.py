@@ -2,7 +2,8 @@
 
 Shared by the CaPo executor and the CoELA-style baseline: the reply is read with
 :func:`~.execution.parse_choice` (exact, letter, fuzzy, safe default); the letter the prompt
-asks for and the action's own words are answers, every other fallback and a spent budget are counted in the episode's cost book under ``act.*`` or ``message.*``.
+asks for and the action's own words are answers, every other fallback and a spent budget are
+counted in the episode's cost book under ``act.*`` or ``message.*``.
 """
 
 from __future__ import annotations

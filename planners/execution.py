@@ -53,22 +53,19 @@ def match_step(step: str, actions: Sequence[str]) -> str | None:
     word once ids and placeholders are left out (at least two words). A step that is itself a message
     ("send a message: ...") matches when messaging is available."""
     want = _norm(step)
-    for a in actions:
-        if _norm(a) == want and a != MESSAGE_ACTION:
+    if want.startswith(_MESSAGE_PREFIX):
+        said = want[len(_MESSAGE_PREFIX):].strip()
+        return step.strip() if MESSAGE_ACTION in actions and said and said != "<text>" else None
+    worded = [(a, _words(a)) for a in actions if a != MESSAGE_ACTION]
+    for a, _ in worded:
+        if _norm(a) == want:
             return a
-    if not want.startswith(_MESSAGE_PREFIX):
-        words = _words(step)
-        holding = [a for a in actions if a != MESSAGE_ACTION and words and words <= _words(a)]
-        if len(holding) == 1:
-            return holding[0]
-        kind = _words(re.sub(r"<[^>]*>|\(\s*\d+\s*\)|\b\d+\b", " ", step))  # without ids and placeholders
-        of_kind = [a for a in actions if a != MESSAGE_ACTION and len(kind) >= 2 and kind <= _words(a)]
-        if of_kind and not holding:
-            return of_kind[0]
-    words = want[len(_MESSAGE_PREFIX):].strip()
-    if want.startswith(_MESSAGE_PREFIX) and MESSAGE_ACTION in actions and words and words != "<text>":
-        return step.strip()
-    return None
+    words = _words(step)
+    holding = [a for a, have in worded if words and words <= have]
+    if holding:
+        return holding[0] if len(holding) == 1 else None  # several: ambiguous
+    kind = _words(re.sub(r"<[^>]*>|\(\s*\d+\s*\)|\b\d+\b", " ", step))  # without ids and placeholders
+    return next((a for a, have in worded if kind <= have), None) if len(kind) >= 2 else None
 
 
 def already_there(step: str, actions: Sequence[str]) -> bool:

@@ -2,11 +2,16 @@
 
 Sends the requests an evaluation sends (the first of bench's initial prompts for sst2 on its first N dev
 examples, rendered as ``promptopt optimize`` renders them, greedy, ``--max-tokens`` each) to the
-embedded model: ``parallel=1`` (one at a time, llama-cpp-python's ``create_chat_completion``),
-``parallel=P`` with ``reuse_prefix=1`` (a slot's cached prompt prefix reused: faster, not exact),
-and ``parallel=P`` (P sequences decoded together, ``promptopt.llm.backends.llama_batch``), each in
-one worker process with every core. Each layout loads the model before its timed batch. Checks
-the answers are the same, request by request, and ends with one line:
+embedded model in four layouts, each in one worker process with every core:
+
+- one at a time from an empty context (``parallel=1&reuse_prefix=0``: llama-cpp-python's
+  ``create_chat_completion`` after a reset, what the engine did before prefix reuse);
+- one at a time reusing the prefix the previous request left (``parallel=1``, the default);
+- ``parallel=P`` without prefix reuse (P sequences decoded together, ``llama_batch``);
+- ``parallel=P`` (batched, each slot reusing its prefix).
+
+Each layout loads the model before its timed batch. Checks every answer equals the first layout's,
+request by request, and ends with one line comparing the first layout with the last:
 
     one_at_a_time_s=… batched_s=… speedup=… same_answers=…/N
 
@@ -38,7 +43,7 @@ def requests(n: int, max_tokens: int) -> list[ChatRequest]:
 
 
 async def timed(parallel: int, batch: list[ChatRequest], model: str | None,
-                reuse_prefix: bool = False) -> tuple[float, list[str]]:
+                reuse_prefix: bool) -> tuple[float, list[str]]:
     backend = LocalBackend(model, workers=1, n_threads=available_cpus(), parallel=parallel, reuse_prefix=reuse_prefix)
     try:
         await backend.complete([ChatRequest.user("Hi", max_tokens=1)])  # load the model
@@ -57,22 +62,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--max-tokens", type=int, default=24)
-    parser.add_argument("--parallel", type=int, default=8, help="sequences decoded together in the batched run")
+    parser.add_argument("--parallel", type=int, default=8, help="sequences decoded together in the batched runs")
     parser.add_argument("--model", default=None, help="a GGUF path (default: the embedded SmolLM2-135M)")
     args = parser.parse_args()
     batch = requests(args.examples, args.max_tokens)
-    one_s, one = asyncio.run(timed(1, batch, args.model))
-    print(f"one at a time: {len(batch)} requests in {one_s:.1f} s ({len(batch) / one_s:.2f}/s)", flush=True)
-    reuse_s, reused = asyncio.run(timed(args.parallel, batch, args.model, reuse_prefix=True))
-    print(f"batched, reuse_prefix=1: {len(batch)} requests in {reuse_s:.1f} s, speedup {one_s / reuse_s:.2f}, "
-          f"same answers {sum(a == b for a, b in zip(one, reused))}/{len(batch)} (not exact by design)")
-    many_s, many = asyncio.run(timed(args.parallel, batch, args.model))
-    print(f"batched (parallel={args.parallel}): {len(batch)} requests in {many_s:.1f} s ({len(batch) / many_s:.2f}/s)")
-    same = sum(a == b for a, b in zip(one, many))
-    for index, (a, b) in enumerate(zip(one, many)):
-        if a != b:
-            print(f"  differs at {index}: {a!r} vs {b!r}")
-    print(f"one_at_a_time_s={one_s:.2f} batched_s={many_s:.2f} speedup={one_s / many_s:.2f} "
+    layouts = [("one at a time, empty context", 1, False), ("one at a time, prefix reused", 1, True),
+               (f"parallel={args.parallel}, empty slots", args.parallel, False),
+               (f"parallel={args.parallel}, prefix reused", args.parallel, True)]
+    first_s, first = 0.0, []
+    for name, parallel, reuse in layouts:
+        seconds, answers = asyncio.run(timed(parallel, batch, args.model, reuse))
+        if not first:
+            first_s, first = seconds, answers
+        same = sum(a == b for a, b in zip(first, answers))
+        print(f"{name:<34} {seconds:7.1f} s  {len(batch) / seconds:5.2f} requests/s  speedup {first_s / seconds:4.2f}  "
+              f"same answers {same}/{len(batch)}", flush=True)
+        for index, (a, b) in enumerate(zip(first, answers)):
+            if a != b:
+                print(f"  differs at {index}: {a!r} vs {b!r}")
+    print(f"one_at_a_time_s={first_s:.2f} batched_s={seconds:.2f} speedup={first_s / seconds:.2f} "
           f"same_answers={same}/{len(batch)}")
 
 

@@ -80,7 +80,7 @@ def build_backend(spec: ModelSpec, *, limits: Limits, retry: RetryPolicy) -> Bac
             n_threads=spec.option("threads"),  # type: ignore[arg-type]
             max_restarts=int(spec.option("max_restarts", 3)),  # type: ignore[arg-type]
             parallel=int(spec.option("parallel", 1)),  # type: ignore[arg-type]
-            reuse_prefix=bool(spec.option("reuse_prefix", 0)),
+            reuse_prefix=bool(spec.option("reuse_prefix", 1)),
         )
     if spec.backend == "vllm":
         from promptopt.llm.backends.vllm_backend import VLLMBackend

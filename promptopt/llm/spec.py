@@ -17,8 +17,9 @@ Options go after ``?``, joined with ``&``: ``key_env`` (the environment variable
 ``local`` also ``workers`` (llama.cpp worker processes, default 1; 0 runs it in this process),
 ``threads`` (per worker; default: the cores divided among the workers), ``max_restarts``
 (how often a worker that died is restarted, default 3), ``parallel`` (requests each worker
-decodes together in one llama.cpp batch, default 1) and ``reuse_prefix`` (1: evaluate only the
-part of a prompt a slot does not hold already; faster, not exact; default 0). For any backend,
+decodes together in one llama.cpp batch, default 1) and ``reuse_prefix`` (1, the default:
+evaluate only the part of a prompt the context does not hold already, with the same answers; 0
+starts every request from an empty context). For any backend,
 ``usd_per_mtok_in`` and ``usd_per_mtok_out`` (US dollars per million prompt and completion tokens)
 price a model that litellm's price table does not know, such as a self-hosted server.
 Example: ``openai:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1?max_concurrency=128&timeout=120``.

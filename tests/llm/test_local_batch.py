@@ -114,21 +114,52 @@ def test_parallel_is_a_spec_option_with_bounds():
         parse_model_spec("local?reuse_prefix=2")
 
 
-def test_reusing_a_slots_prefix_evaluates_less_and_keeps_each_requests_own_settings():
-    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
-
+def _shared_prefix_requests() -> list[ChatRequest]:
+    """Requests as an evaluation sends them: one instruction, different inputs, greedy and seeded."""
     shared = "You label movie reviews. Answer with one word: positive or negative.\n\nReview: "
     requests = [ChatRequest.user(shared + text, max_tokens=6, temperature=0.0) for text in REVIEWS]
-    requests += [ChatRequest.user(shared + REVIEWS[0], max_tokens=2, temperature=0.0)]  # all but its last token cached
-    engine = LlamaEngine(EngineSettings(str(embedded_model_path()), 2048, 2, parallel=1, reuse_prefix=True))
+    requests += [ChatRequest.user(shared + text, max_tokens=8, temperature=0.9, seed=7 + i)
+                 for i, text in enumerate(REVIEWS[:2])]
+    requests += [ChatRequest.user(shared + REVIEWS[0], max_tokens=2, temperature=0.0)]  # all but its last token held
+    return requests
+
+
+def _evaluated(requests: list[ChatRequest], *, parallel: int, reuse_prefix: bool):
+    """Answers, and how many prompt and generated tokens llama.cpp evaluated for them."""
+    import llama_cpp
+
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
+
+    engine = LlamaEngine(EngineSettings(str(embedded_model_path()), 2048, 2, parallel=parallel,
+                                        reuse_prefix=reuse_prefix))
     try:
         answers = engine.complete_many([call_params(r) for r in requests])
-        reused = engine.decoder().reused_tokens
-        prompt_tokens = [a.usage.prompt_tokens for a in answers]
+        ctx = engine.decoder()._ctx if parallel > 1 else engine._llm._ctx.ctx
+        perf = llama_cpp.llama_perf_context(ctx)
     finally:
         engine.close()
     assert all(a.ok for a in answers)
-    # every request after the first found the shared instruction in the slot; the last its whole prompt
-    assert reused >= (len(requests) - 2) * 15 + prompt_tokens[-1] - 1
-    assert prompt_tokens[-1] == prompt_tokens[0]  # usage counts the whole prompt, reused or not
-    assert answers[-1].usage.completion_tokens <= 2 and answers[0].usage.completion_tokens <= 6
+    return [(a.text, a.finish_reason, a.usage) for a in answers], perf.n_p_eval + perf.n_eval
+
+
+def test_a_reused_prefix_gives_the_answers_of_a_fresh_context_and_evaluates_less():
+    requests = _shared_prefix_requests()
+    fresh, fresh_evaluated = _evaluated(requests, parallel=1, reuse_prefix=False)
+    reused, reused_evaluated = _evaluated(requests, parallel=1, reuse_prefix=True)
+    assert reused == fresh  # greedy and seeded sampled answers alike, usage counting the whole prompt
+    # every request after the first found the shared instruction (15+ tokens) in the context
+    assert reused_evaluated <= fresh_evaluated - (len(requests) - 1) * 15
+    prompt_tokens = [usage.prompt_tokens for *_, usage in reused]
+    assert prompt_tokens[-1] == prompt_tokens[0] and reused[-1][2].completion_tokens <= 2
+
+
+def test_batch_slots_reuse_prefixes_with_the_answers_of_one_at_a_time():
+    requests = _shared_prefix_requests()
+    greedy = [i for i, r in enumerate(requests) if r.temperature == 0.0]
+    one, _ = _evaluated(requests, parallel=1, reuse_prefix=False)
+    reused, reused_evaluated = _evaluated(requests, parallel=3, reuse_prefix=True)
+    fresh, fresh_evaluated = _evaluated(requests, parallel=3, reuse_prefix=False)
+    assert [reused[i] for i in greedy] == [one[i] for i in greedy]  # the batch's own sampler differs
+    assert reused == fresh
+    # three slots each evaluate the instruction once; every later request finds it in its slot
+    assert reused_evaluated <= fresh_evaluated - (len(requests) - 3) * 15

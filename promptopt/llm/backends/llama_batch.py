@@ -1,8 +1,10 @@
 """Batched decoding: several requests share each llama.cpp forward pass.
 
-Decoding a small model on a CPU is bound by streaming the weights once per token. One forward
-pass over a batch that holds the next token of N sequences streams them once for all N, so N
-requests decode in little more than the time of one. This is continuous batching as llama.cpp's
+Where decoding is bound by streaming the weights once per token (a GPU, a larger model, more
+cores), one forward pass over the next token of N sequences streams them once for all N, so N
+requests decode in little more than the time of one. Where it is compute-bound (SmolLM2-135M on
+2 cores: a pass of 8 sequences costs 7.2 ms per token against 8.8 ms for one) it buys little, and
+prefix reuse is what saves time. This is continuous batching as llama.cpp's
 own server does it with parallel slots: each request is a sequence (its own id and KV cells), a
 request that finishes frees its slot at once, and a waiting request takes it while the others go
 on.
@@ -11,8 +13,10 @@ What a request gets does not depend on what else is in the batch: the prompt is 
 model's chat template exactly as ``create_chat_completion`` renders it, greedy requests take the
 arg-max token, and sampled ones draw from their own random generator seeded by the request (never
 a shared one), after temperature and nucleus (``top_p``) filtering. The logits themselves come
-from llama.cpp's batched kernels; ``bench/local_throughput.py`` measures how often the answers
-equal the one-at-a-time ones. Replay stays exact either way: every answer goes through the cache.
+from llama.cpp's batched kernels, and a greedy answer equals the one-at-a-time one as long as no
+forward pass mixes a prompt with other sequences' tokens (:meth:`BatchDecoder._step`);
+``bench/local_throughput.py`` checks it on 200 requests. Replay is exact regardless: every answer
+goes through the cache.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class BatchDecoder:
     """
 
     def __init__(self, llm: Any, *, slots: int, n_ctx: int, n_batch: int = 512, n_threads: int | None = None,
-                 reuse_prefix: bool = False) -> None:
+                 reuse_prefix: bool = True) -> None:
         import llama_cpp
         import numpy as np
 
@@ -175,9 +179,8 @@ class BatchDecoder:
     def _place(self, sequence: _Sequence, free: set[int]) -> None:
         """Put a sequence in a free slot. With ``reuse_prefix``, the slot whose cached tokens share
         the longest prefix with its prompt, evaluating only the rest (a candidate's requests share
-        instruction and examples). That is faster, but not exact: logits of a prompt evaluated in
-        two parts differ slightly from those of the whole (measured: one greedy answer in six
-        changed), so the answer then depends on the requests before it."""
+        instruction and examples). The answer is the same either way: a prompt evaluated in parts
+        gets the logits of the whole (see :meth:`_step` for the one condition)."""
         def shared(slot: int) -> int:
             cached, count = self._cached[slot], 0
             for a, b in zip(cached, sequence.prompt[:-1]):  # the last token is evaluated for its logits
@@ -210,35 +213,37 @@ class BatchDecoder:
         return _Sequence(key=key, params=params, prompt=prompt, stop=stop, rng=rng, started=started)
 
     def _step(self, active: list[_Sequence]) -> list[_Sequence]:
-        """One forward pass: each generating sequence's next token, then prompt chunks while the
-        batch has room. Returns the sequences that finished."""
+        """One forward pass: one sequence's prompt (a chunk of it) when any is waiting to be
+        evaluated, else the next token of every generating sequence. Returns the sequences that
+        finished.
+
+        A pass never mixes a prompt with other sequences' tokens, nor two prompts: llama.cpp
+        splits such a pass into micro-batches by sequence, and the answers then differ from those
+        of the same prompt evaluated alone (measured: 1 greedy answer in 12 for two prompts, 14 in
+        200 for a reused prefix's remainder beside generating sequences). Kept apart, every answer
+        equals the one-at-a-time one, a prompt evaluated in parts (``reuse_prefix``) included.
+        Prompt evaluation is compute-bound, so generating sequences lose little by waiting."""
         batch = self._batch
         n = 0
         wants: list[tuple[_Sequence, int]] = []
-        for sequence in active:
-            if sequence.pending is not None:
-                self._put(n, sequence.pending, len(sequence.prompt) + len(sequence.generated) - 1, sequence.seq_id, True)
-                wants.append((sequence, n))
-                sequence.pending = None
-                n += 1
-        # At most one sequence's prompt per pass: prompts of several sequences in one pass are
-        # split into micro-batches by sequence, and their answers then differ (measured: 1 greedy
-        # answer in 12) from those of the same prompts evaluated alone. Prompt evaluation is
-        # compute-bound, so this costs little; the generating sequences still go along.
-        for sequence in active:
-            left = len(sequence.prompt) - sequence.fed
-            if left <= 0 or n >= self.n_batch:
-                continue
-            take = min(left, self.n_batch - n)
-            for offset in range(take):
-                position = sequence.fed + offset
-                last = position == len(sequence.prompt) - 1
-                self._put(n, sequence.prompt[position], position, sequence.seq_id, last)
+        prompting = next((s for s in active if s.fed < len(s.prompt)), None)
+        if prompting is not None:
+            take = min(len(prompting.prompt) - prompting.fed, self.n_batch)
+            for position in range(prompting.fed, prompting.fed + take):
+                last = position == len(prompting.prompt) - 1
+                self._put(n, prompting.prompt[position], position, prompting.seq_id, last)
                 if last:
-                    wants.append((sequence, n))
+                    wants.append((prompting, n))
                 n += 1
-            sequence.fed += take
-            break
+            prompting.fed += take
+        else:
+            for sequence in active:
+                if sequence.pending is not None:
+                    self._put(n, sequence.pending, len(sequence.prompt) + len(sequence.generated) - 1,
+                              sequence.seq_id, True)
+                    wants.append((sequence, n))
+                    sequence.pending = None
+                    n += 1
         batch.n_tokens = n
         status = self._lib.llama_decode(self._ctx, batch)
         if status != 0:

@@ -138,10 +138,9 @@ class LocalBackend:
     workers). A worker that dies is restarted at most ``max_restarts`` times in all.
 
     ``parallel`` requests (default 1) are decoded together in each worker's llama.cpp context,
-    each its own sequence (:mod:`.llama_batch`). ``reuse_prefix`` evaluates only the part of a
-    prompt its slot does not hold from an earlier request: faster when requests share instructions
-    and examples, but not exact (an answer may then depend on the requests before it; the cache
-    keeps replays exact).
+    each its own sequence (:mod:`.llama_batch`). ``reuse_prefix`` (default on) evaluates only the
+    part of a prompt that the context (or slot) does not hold from the request before: faster
+    when requests share instructions and examples, and the same answers (off is for measuring).
     """
 
     native_batching = True
@@ -155,7 +154,7 @@ class LocalBackend:
         workers: int = 1,
         max_restarts: int = 3,
         parallel: int = 1,
-        reuse_prefix: bool = False,
+        reuse_prefix: bool = True,
     ) -> None:
         _require_llama_cpp()
         path = default_model_path() if model_path is None else _check_model_path(model_path)

@@ -160,7 +160,7 @@ def one_seed(task_name: str, seed: int, args: argparse.Namespace, meter: str, wo
     from promptopt.tasks.registry import load_task
 
     task = load_task(task_name, data_dir=args.data_dir)
-    spec = f"openai:{MODEL}@{meter}/v1"
+    spec = f"openai:{MODEL}@{meter}/v1" + (f"?max_concurrency={args.our_concurrency}" if args.our_concurrency else "")
     config = our_config(args, seed)
     dev, pool, block_size = shared_split(task, config, seed, spec)
     test = task.test[: args.test_limit]
@@ -266,6 +266,8 @@ def main() -> None:
     parser.add_argument("--renderer", default="chat", choices=("paper", "chat"),
                         help="our prompt format: 'chat' (instruction as system message, examples as turns) is "
                              "what bench/capo_sst2.py uses for SmolLM2; 'paper' is promptolution's single message")
+    parser.add_argument("--our-concurrency", type=int, default=None,
+                        help="our requests in flight at once (default: the client's, 64; promptolution sends 32)")
     parser.add_argument("--json", type=Path, default=None, help="also write every row (with outputs) here")
     args = parser.parse_args()
 

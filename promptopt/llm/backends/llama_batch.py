@@ -3,11 +3,10 @@
 Where decoding is bound by streaming the weights once per token (a GPU, a larger model, more
 cores), one forward pass over the next token of N sequences streams them once for all N, so N
 requests decode in little more than the time of one. Where it is compute-bound (SmolLM2-135M on
-2 cores: a pass of 8 sequences costs 7.2 ms per token against 8.8 ms for one) it buys little, and
-prefix reuse is what saves time. This is continuous batching as llama.cpp's
-own server does it with parallel slots: each request is a sequence (its own id and KV cells), a
-request that finishes frees its slot at once, and a waiting request takes it while the others go
-on.
+2 cores: a pass of 8 sequences costs 7.2 ms per token against 8.8 ms for one) it buys little,
+and prefix reuse is what saves time. This is continuous batching as llama.cpp's own server does
+it with parallel slots: each request is a sequence (its own id and KV cells), a request that
+finishes frees its slot at once, and a waiting request takes it while the others go on.
 
 What a request gets does not depend on what else is in the batch: the prompt is rendered with the
 model's chat template exactly as ``create_chat_completion`` renders it, greedy requests take the

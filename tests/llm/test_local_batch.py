@@ -120,8 +120,10 @@ def _shared_prefix_requests() -> list[ChatRequest]:
     requests = [ChatRequest.user(shared + text, max_tokens=6, temperature=0.0) for text in REVIEWS]
     requests += [ChatRequest.user(shared + text, max_tokens=8, temperature=0.9, seed=7 + i)
                  for i, text in enumerate(REVIEWS[:2])]
-    requests += [ChatRequest.user(shared + REVIEWS[0], max_tokens=2, temperature=0.0)]  # all but its last token held
-    return requests
+    requests += [ChatRequest.user(shared + REVIEWS[0], max_tokens=2, temperature=0.0)]  # the whole prompt held
+    # the same prompt twice in a row, open-ended: re-evaluating only its last token would change it
+    repeat = ChatRequest.user("Invent a name for a dog.", max_tokens=16, temperature=0.9, seed=1234)
+    return requests + [repeat, repeat]
 
 
 def _evaluated(requests: list[ChatRequest], *, parallel: int, reuse_prefix: bool):
@@ -148,9 +150,10 @@ def test_a_reused_prefix_gives_the_answers_of_a_fresh_context_and_evaluates_less
     reused, reused_evaluated = _evaluated(requests, parallel=1, reuse_prefix=True)
     assert reused == fresh  # greedy and seeded sampled answers alike, usage counting the whole prompt
     # every request after the first found the shared instruction (15+ tokens) in the context
-    assert reused_evaluated <= fresh_evaluated - (len(requests) - 1) * 15
+    assert reused_evaluated <= fresh_evaluated - (len(requests) - 3) * 15
     prompt_tokens = [usage.prompt_tokens for *_, usage in reused]
-    assert prompt_tokens[-1] == prompt_tokens[0] and reused[-1][2].completion_tokens <= 2
+    assert prompt_tokens[-3] == prompt_tokens[0] and reused[-3][2].completion_tokens <= 2
+    assert reused[-1] == reused[-2]
 
 
 def test_batch_slots_reuse_prefixes_with_the_answers_of_one_at_a_time():
@@ -162,4 +165,13 @@ def test_batch_slots_reuse_prefixes_with_the_answers_of_one_at_a_time():
     assert [reused[i] for i in greedy] == [one[i] for i in greedy]  # the batch's own sampler differs
     assert reused == fresh
     # three slots each evaluate the instruction once; every later request finds it in its slot
-    assert reused_evaluated <= fresh_evaluated - (len(requests) - 3) * 15
+    assert reused_evaluated <= fresh_evaluated - (len(requests) - 5) * 15
+
+
+def test_a_reusable_prefix_leaves_two_tokens_to_evaluate_and_never_generated_ones():
+    from promptopt.llm.backends.llama_batch import reusable_prefix
+
+    assert reusable_prefix([1, 2, 3, 4], [1, 2, 3, 4, 5, 6]) == 4
+    assert reusable_prefix([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]) == 4  # the same prompt again
+    assert reusable_prefix([1, 2, 9], [1, 2, 3, 4, 5, 6]) == 2
+    assert reusable_prefix([7], [1, 2, 3]) == 0 and reusable_prefix([1, 2], [1, 2]) == 0

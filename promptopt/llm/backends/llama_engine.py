@@ -51,9 +51,8 @@ class EngineSettings(records.Record):
     n_threads: int | None = None
     #: Requests decoded together (:mod:`.llama_batch`); 1 serves them one at a time.
     parallel: int = 1
-    #: Evaluate only the part of a prompt that the context (or a batch slot) does not hold already
-    #: from the request before. Exact: with llama.cpp's default attention (flash attention off), a
-    #: prompt evaluated in parts gets bit-identical logits to the whole prompt evaluated at once.
+    #: Evaluate only the part of a prompt that the context (or a batch slot) holds already from the
+    #: request before, as far as the answer stays the same (:func:`.llama_batch.reusable_prefix`).
     #: False starts every request from an empty context (only to measure what reuse buys).
     reuse_prefix: bool = True
 
@@ -65,6 +64,9 @@ class LlamaEngine:
         self.settings = settings
         self._llm: Any = None
         self._decoder: Any = None
+        self._template: Any = None
+        #: The previous request's prompt tokens, which the context holds (for prefix reuse).
+        self._held: list[int] = []
 
     def load(self) -> None:
         """Load the model; raises :class:`ModelSpecError` when the file cannot be loaded."""
@@ -109,10 +111,7 @@ class LlamaEngine:
         start = time.perf_counter()
         try:
             llm = self._model()
-            if not self.settings.reuse_prefix:
-                # llama-cpp-python otherwise evaluates only what follows the longest prefix this
-                # prompt shares with the context's tokens (the same answer, see EngineSettings).
-                llm.reset()
+            prompt = self._limit_reuse(llm, params["messages"])
             result = llm.create_chat_completion(
                 messages=params["messages"],
                 temperature=params["temperature"],
@@ -124,6 +123,7 @@ class LlamaEngine:
                 stop=params["stop"],
                 seed=params["seed"],
             )
+            self._held = prompt
             choice = result["choices"][0]
             usage = result.get("usage") or {}
             return ChatResponse(
@@ -142,6 +142,26 @@ class LlamaEngine:
             return ChatResponse.failure(
                 f"{type(exc).__name__}: {exc}", kind=ERROR_KIND, latency_s=time.perf_counter() - start
             )
+
+    def _limit_reuse(self, llm: Any, messages: Any) -> list[int]:
+        """llama-cpp-python evaluates only what follows the longest prefix a prompt shares with
+        the context's tokens; cap that prefix where the answer would change
+        (:func:`.llama_batch.reusable_prefix`), or start from an empty context. Returns the
+        prompt's tokens, which the context holds once the request is answered."""
+        from promptopt.llm.backends.llama_batch import ChatTemplate, reusable_prefix
+
+        held, self._held = self._held, []  # until this request's answer, the context is unknown
+        if self.settings.reuse_prefix and self._template is None:
+            try:
+                self._template = ChatTemplate(llm)
+            except ValueError:  # a model without its own template: no reuse
+                self._template = False
+        if not (self.settings.reuse_prefix and self._template):
+            llm.reset()
+            return []
+        prompt, _ = self._template.render(messages)
+        llm.n_tokens = min(llm.n_tokens, reusable_prefix(held, prompt))
+        return prompt
 
     def decoder(self) -> Any:
         """The batched decoder over this model (created on first use), for ``parallel`` > 1."""

@@ -126,8 +126,9 @@ async def test_replaying_an_episode_from_the_cache_is_identical(server_factory, 
 
 async def test_a_good_planner_beats_the_coela_baseline_on_test24(server_factory, client_for) -> None:
     # 48 episodes, 8 at a time: on a loaded CI host a reply can take longer than the usual 5 s
-    # test timeout, and a draft that times out is the default plan, which has no steps
-    patient = RetryPolicy(max_attempts=6, timeout_s=60.0, initial_backoff_s=0.02, max_backoff_s=0.2, deadline_s=120.0)
+    # test timeout, and a draft that fails is the default plan, which has no steps. One CI run
+    # still lost a draft with 6 attempts 0.2 s apart at most: give a busy loopback server seconds
+    patient = RetryPolicy(max_attempts=10, timeout_s=60.0, initial_backoff_s=0.05, max_backoff_s=2.0, deadline_s=240.0)
     planner = client_for(server_factory(policy=llm_world.good_planner()), retry=patient)
     baseline = client_for(server_factory(policy=llm_world.coela_greedy()), retry=patient)
     capo = await run_suite(TEST24, [0], PlannerConfig(agents="capo"), planner, concurrency=8)
@@ -139,7 +140,9 @@ async def test_a_good_planner_beats_the_coela_baseline_on_test24(server_factory,
     # the plan's steps run without model calls: every decision is either a plan step or one act call
     for r in capo:
         d = r["costs"]["decisions"]
-        assert d["plan"] > 0 and r["costs"]["modules"]["act"]["calls"] == d["llm.letter"]
+        failed = [(t["module"], t.get("error_detail")) for t in r["transcript"] if t.get("error")]
+        assert d.get("plan", 0) > 0, (r["costs"]["fallbacks"], failed[:3])  # why, should it fail again
+        assert r["costs"]["modules"]["act"]["calls"] == d["llm.letter"]
         assert d["plan"] + d["llm.letter"] == r["metrics"]["decisions"]
     await planner.aclose()
     await baseline.aclose()

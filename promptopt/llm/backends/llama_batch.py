@@ -137,8 +137,6 @@ class BatchDecoder:
         #: The prompt tokens in each slot's KV cells, kept after its request ends for the next to
         #: reuse (its generated tokens are there too, but not reusable: :func:`reusable_prefix`).
         self._cached: list[list[int]] = [[] for _ in range(slots)]
-        #: Prompt tokens not evaluated because a slot held them already.
-        self.reused_tokens = 0
 
     def close(self) -> None:
         if self._batch is not None:
@@ -210,7 +208,6 @@ class BatchDecoder:
         self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1)
         del self._cached[slot][keep:]
         sequence.seq_id, sequence.fed = slot, keep
-        self.reused_tokens += keep
 
     def _forget(self) -> None:
         self._lib.llama_memory_clear(self._memory, True)

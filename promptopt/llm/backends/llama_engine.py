@@ -79,8 +79,8 @@ class LlamaEngine:
         kwargs: dict[str, Any] = {
             "model_path": self.settings.model_path,
             "n_ctx": self.settings.n_ctx,
-            # Flash attention stays off (llama.cpp's default here): with it off, a prompt evaluated
-            # in parts gets bit-identical logits, in this context and in a batch slot. With it on,
+            # Flash attention stays off (llama.cpp's default here): prefix reuse keeps answers
+            # exact with it off (see llama_batch.reusable_prefix for the condition). With it on,
             # 11 greedy answers in 60 from the batched decoder differed from one-at-a-time ones.
             "flash_attn": False,
             "verbose": False,

@@ -55,6 +55,32 @@ class _Shared:
     endpoint: str | None = None
     #: Prompt characters sent per role: with the ledger's prompt tokens, tokens per character.
     sent_chars: dict[str, int] = field(default_factory=dict)
+    #: The event loop of ``complete_sync`` (kept between calls), once it has run.
+    sync_loop: asyncio.AbstractEventLoop | None = None
+    #: Answers to cache at the end of this event-loop step, each with its batch's error list.
+    pending_puts: list[tuple[str, str, ChatResponse, list[CacheError]]] = field(default_factory=list)
+
+    def cache_soon(self, key: str, model: str, response: ChatResponse, errors: list[CacheError]) -> None:
+        """Cache ``response`` in one transaction with every other answer of this event-loop step.
+
+        A commit per answer was the largest CPU cost per request left at hundreds of requests a
+        second. The write is scheduled before the answer is handed out (``_finish`` sets the
+        future after this), and the loop runs callbacks in order, so it is committed before any
+        code that reacts to the answer runs: what a journal records is already cached.
+        """
+        self.pending_puts.append((key, model, response, errors))
+        if len(self.pending_puts) == 1:
+            asyncio.get_running_loop().call_soon(self.flush_puts)
+
+    def flush_puts(self) -> None:
+        pending, self.pending_puts = self.pending_puts, []
+        if not pending or self.cache is None:
+            return
+        try:
+            self.cache.put_many((key, model, response) for key, model, response, _ in pending)
+        except CacheError as exc:  # each batch that had an answer here raises it when it ends
+            for errors in {id(errors): errors for *_, errors in pending}.values():
+                errors.append(exc)
 
 
 class LLMClient:
@@ -188,6 +214,7 @@ class LLMClient:
             if coalesced and response.ok:
                 shared.ledger.record_hit(self.role)
             results[index] = _view(response, coalesced)
+        shared.flush_puts()  # a batch answered in one step (native batching) is written before it returns
         if cache_errors:
             raise cache_errors[0]
         return results  # type: ignore[return-value]
@@ -196,8 +223,28 @@ class LLMClient:
         return (await self.complete([request]))[0]
 
     def complete_sync(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
-        """Blocking wrapper for scripts and the CLI (not for use inside a running event loop)."""
-        return asyncio.run(self.complete(requests))
+        """Blocking wrapper for scripts and the CLI (not for use inside a running event loop).
+
+        Every call runs on one event loop this client keeps: connection pools and limiter slots
+        belong to the loop that made them, so a new loop per call (``asyncio.run``) failed every
+        call after the first. :meth:`close_sync` closes the client and that loop.
+        """
+        shared = self._shared
+        if shared.sync_loop is None:
+            shared.sync_loop = asyncio.new_event_loop()
+        return shared.sync_loop.run_until_complete(self.complete(requests))
+
+    def close_sync(self) -> None:
+        """Blocking :meth:`aclose` for a client used through :meth:`complete_sync`."""
+        shared = self._shared
+        loop, shared.sync_loop = shared.sync_loop, None
+        if loop is None:
+            asyncio.run(self.aclose())
+            return
+        try:
+            loop.run_until_complete(self.aclose())
+        finally:
+            loop.close()
 
     async def aclose(self) -> None:
         await self._shared.backend.aclose()
@@ -245,13 +292,19 @@ class LLMClient:
                 for (key, _), response in zip(part, responses):
                     self._finish(key, response, cache_errors)
         else:
+            # Senders pulling from one iterator, not a task per request: a batch of thousands
+            # would first run every task up to the limiter before the first request left.
+            # Twice the slots, so a request asleep between retries does not idle a slot.
+            pending = iter(owned)
 
-            async def one(key: str, request: ChatRequest) -> None:
-                log = _Attempts()
-                response = await self._send_one(request, log)
-                self._finish(key, response, cache_errors, log)
+            async def sender() -> None:
+                for key, request in pending:
+                    log = _Attempts()
+                    response = await self._send_one(request, log)
+                    self._finish(key, response, cache_errors, log)
 
-            await asyncio.gather(*(one(key, request) for key, request in owned))
+            senders = min(len(owned), 2 * self._shared.limiter.limits.max_concurrency)
+            await asyncio.gather(*(sender() for _ in range(senders)))
 
     async def _send_native(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         """One native batch; requests whose worker died are sent again until answered.
@@ -409,10 +462,7 @@ class LLMClient:
             failed_usage=failed,
         )
         if response.ok and shared.cache is not None:
-            try:
-                shared.cache.put(key, self.model_identity, response)
-            except CacheError as exc:
-                cache_errors.append(exc)
+            shared.cache_soon(key, self.model_identity, response, cache_errors)
         future = shared.inflight.pop(key, None)
         if future is not None and not future.done():
             future.set_result(response)

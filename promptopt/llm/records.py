@@ -105,12 +105,16 @@ class ChatRequest:
         return cls(messages=(Message("user", text),), **params)
 
     def message_dicts(self) -> list[dict[str, str]]:
-        return records.dump_all(self.messages, Message)
+        """The messages as OpenAI-style dicts. Built by hand, not through pydantic: it runs twice
+        per request sent (cache key and body), and ``tests/llm/test_cache.py`` checks both forms
+        agree."""
+        return [{"role": m.role, "content": m.content} for m in self.messages]
 
     def sampling(self) -> dict[str, Any]:
-        """The sampling parameters and sample index, as a plain dict (part of the cache key)."""
-        params = Sampling(self.temperature, self.top_p, self.max_tokens, self.stop, self.seed)
-        return {**params.to_dict(), "sample_index": self.sample_index}
+        """The sampling parameters and sample index, as a plain dict (part of the cache key):
+        :class:`Sampling`'s fields as it writes them, built by hand for the same reason."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "stop": list(self.stop), "seed": self.seed, "sample_index": self.sample_index}
 
     def effective_seed(self) -> int | None:
         """The seed a backend should send: distinct per sample index so samples differ."""

@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from promptopt import records
 from promptopt.errors import CacheError
 from promptopt.llm import cache as cache_module
 from promptopt.llm.cache import CacheStats, CorruptCacheError, ResponseCache, default_cache_path
-from promptopt.llm.records import ChatRequest, ChatResponse, Usage
+from promptopt.llm.records import ChatRequest, ChatResponse, Message, Sampling, Usage
 
 WRITER = Path(__file__).with_name("_cache_writer.py")
 
@@ -28,6 +31,42 @@ def ok(text: str = "hello") -> ChatResponse:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "responses.sqlite3"
+
+
+def test_cache_keys_written_by_earlier_versions_stay_valid() -> None:
+    """Pinned keys: a change to how a request is hashed would make every user's cache miss."""
+    request = ChatRequest(
+        messages=(Message("system", "Be brief."), Message("user", "Ünïcode — 2+2?")),
+        temperature=0.7, top_p=0.9, max_tokens=32, stop=("\n", "END"), seed=3, sample_index=2,
+    )
+    assert request.fingerprint("openai:gpt-x") == "c7d7b363cdf023b6be3057620b998ecbac3a8506092c48134b73edc5e4499e12"
+    assert ChatRequest.user("hi").fingerprint("local") == "8ee387864ccdc52e619095cac3bdaea816d5a728400bc1793026919dc99375e2"
+
+
+_texts = st.text(max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]), _texts), min_size=1, max_size=4),
+    temperature=st.one_of(st.integers(0, 2), st.floats(0.0, 2.0)),
+    top_p=st.floats(0.01, 1.0),
+    max_tokens=st.integers(1, 4096),
+    stop=st.lists(_texts, max_size=3),
+    seed=st.one_of(st.none(), st.integers(-(2**40), 2**40)),
+    sample_index=st.integers(0, 50),
+)
+def test_hand_built_key_parts_equal_the_records_dump(
+    messages: list[tuple[str, str]], temperature: float, top_p: float, max_tokens: int, stop: list[str],
+    seed: int | None, sample_index: int,
+) -> None:
+    """The key's parts are built by hand for speed; they must stay what the records write."""
+    request = ChatRequest(tuple(Message(role, text) for role, text in messages), temperature, top_p, max_tokens,
+                          tuple(stop), seed, sample_index)
+    assert request.message_dicts() == records.dump_all(request.messages, Message)
+    sampling = Sampling(temperature, top_p, max_tokens, tuple(stop), seed).to_dict()
+    assert request.sampling() == {**sampling, "sample_index": sample_index}
+    assert [type(v) for v in request.sampling().values()] == [type(v) for v in {**sampling, "i": 0}.values()]
 
 
 def test_round_trip_preserves_fields_and_marks_cached(path: Path) -> None:

@@ -247,6 +247,16 @@ async def test_roles_share_endpoint_and_ledger(server, client_for):
     await downstream.aclose()
 
 
+def test_complete_sync_serves_call_after_call_on_one_connection_pool(server, client_for):
+    """Scripts call it in a loop; each call on a new event loop failed every call after the first."""
+    client = client_for(server, limits=Limits(max_concurrency=1))
+    first = client.complete_sync(_requests(2))
+    second = client.complete_sync(_requests(2, prefix="again"))
+    client.close_sync()
+    assert [r.ok for r in first + second] == [True] * 4
+    assert server.stats().connections_total == 1
+
+
 @pytest.mark.asyncio
 async def test_on_response_reports_every_index_once(server, client_for, tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite3")
@@ -256,6 +266,26 @@ async def test_on_response_reports_every_index_once(server, client_for, tmp_path
     await client.complete(_requests(10) + _requests(2), on_response=lambda i, r: seen.append(i))
     assert sorted(seen) == list(range(12))
     await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_answer_is_in_the_cache_file_before_anyone_sees_it(server, client_for, tmp_path):
+    """Answers landing in one event-loop step are committed together; still, a callback (a journal
+    writer) or a second process reading the file never sees an answer that is not yet kept."""
+    path = tmp_path / "c.sqlite3"
+    client = client_for(server, cache=ResponseCache(path))
+    requests = _requests(40)
+    keys = [request.fingerprint(client.model_identity) for request in requests]
+    missing: list[int] = []
+
+    def check(index: int, response) -> None:
+        with ResponseCache(path) as reader:  # another connection: sees committed rows only
+            if reader.get(keys[index]) is None:
+                missing.append(index)
+
+    responses = await client.complete(requests, on_response=check)
+    await client.aclose()
+    assert all(r.ok for r in responses) and missing == []
 
 
 @pytest.mark.asyncio

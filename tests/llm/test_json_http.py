@@ -130,18 +130,24 @@ async def test_an_error_body_is_read_for_the_servers_own_words(serve) -> None:
         await busy.aclose()
 
 
+async def _transient_failure(port: int) -> TransientError:
+    """What posting to ``127.0.0.1:port`` raises (it must be a TransientError)."""
+    http = JsonHttp(f"http://127.0.0.1:{port}/v1", api_key="k")
+    try:
+        with pytest.raises(TransientError) as failure:
+            await http.post("chat/completions", {})
+    finally:
+        await http.aclose()
+    return failure.value
+
+
 async def test_a_refused_connection_is_known_not_to_have_been_sent() -> None:
     with socket.socket() as probe:  # a port that was just free and that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    closed = JsonHttp(f"http://127.0.0.1:{port}/v1", api_key="k")
-    try:
-        with pytest.raises(TransientError) as refused:
-            await closed.post("chat/completions", {})
-    finally:
-        await closed.aclose()
-    assert refused.value.kind == "connection" and refused.value.sent is False
-    assert "Connection refused" in str(refused.value)
+    refused = await _transient_failure(port)
+    assert refused.kind == "connection" and refused.sent is False
+    assert "Connection refused" in str(refused)
 
 
 async def test_an_answer_that_is_not_http_is_a_retryable_malformed_reply() -> None:
@@ -152,13 +158,9 @@ async def test_an_answer_that_is_not_http_is_a_retryable_malformed_reply() -> No
         writer.close()
 
     server = await asyncio.start_server(garble, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    http = JsonHttp(f"http://127.0.0.1:{port}/v1", api_key="k")
     try:
-        with pytest.raises(TransientError) as garbled:
-            await http.post("chat/completions", {})
+        garbled = await _transient_failure(server.sockets[0].getsockname()[1])
     finally:
-        await http.aclose()
         server.close()
         await server.wait_closed()
-    assert garbled.value.kind == "malformed" and garbled.value.sent is True
+    assert garbled.kind == "malformed" and garbled.sent is True

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from promptopt.errors import MissingKeyError
 from promptopt.llm.backends.base import PermanentError, TransientError
-from promptopt.llm.backends.openai_http import classify_status, request_body
+from promptopt.llm.backends.json_http import classify_status
+from promptopt.llm.backends.openai_http import request_body
 from promptopt.llm.records import ChatRequest, ChatResponse, Usage, estimate_tokens
 
 

@@ -17,7 +17,7 @@ from promptopt.llm.backends.base import PermanentError, TransientError
 from promptopt.llm.backends.json_http import HttpStatusError, JsonHttp, classify_status
 from promptopt.llm.records import ChatRequest, ChatResponse, Usage, estimate_tokens
 
-__all__ = ["OpenAIBackend", "classify_status", "request_body", "response_from_payload"]
+__all__ = ["OpenAIBackend", "request_body", "response_from_payload"]
 
 
 def request_body(request: ChatRequest) -> dict[str, Any]:

@@ -130,6 +130,24 @@ async def test_an_error_body_is_read_for_the_servers_own_words(serve) -> None:
         await busy.aclose()
 
 
+async def test_a_redirect_is_reported_with_its_target_not_followed(serve) -> None:
+    """aiohttp would follow a 302 with a GET and no body; the user needs the new address instead."""
+    calls: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(request.path)
+        return web.Response(status=307, headers={"Location": "https://moved.example/v1/chat/completions"})
+
+    root = await serve(handler)
+    backend = OpenAIBackend("m", base_url=f"{root}/v1")
+    try:
+        with pytest.raises(PermanentError, match="307 redirected to https://moved.example/v1/chat/completions"):
+            await backend.complete([ChatRequest.user("x")])
+    finally:
+        await backend.aclose()
+    assert calls == ["/v1/chat/completions"]
+
+
 async def _transient_failure(port: int) -> TransientError:
     """What posting to ``127.0.0.1:port`` raises (it must be a TransientError)."""
     http = JsonHttp(f"http://127.0.0.1:{port}/v1", api_key="k")

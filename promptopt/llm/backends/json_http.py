@@ -87,7 +87,10 @@ class JsonHttp:
         """The parsed JSON answer to ``POST path`` with ``body``."""
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         try:
-            async with self._session_now().post(self.url(path), data=data, proxy=self._proxy) as reply:
+            # No redirects: aiohttp would follow a 301/302 with a GET and drop the body.
+            async with self._session_now().post(
+                self.url(path), data=data, proxy=self._proxy, allow_redirects=False
+            ) as reply:
                 content = await reply.read()
                 status, headers = reply.status, reply.headers
         except _NEVER_CONNECTED as exc:
@@ -100,6 +103,8 @@ class JsonHttp:
             raise TransientError(f"malformed HTTP response: {exc.message}", "malformed") from None
         except aiohttp.InvalidURL as exc:
             raise PermanentError(f"invalid URL {exc}: check the base URL", "bad_request") from None
+        if 300 <= status < 400:
+            raise HttpStatusError(status, f"redirected to {headers.get('Location', '(no Location)')}", headers)
         if status >= 400:
             raise HttpStatusError(status, _error_message(content), headers)
         try:
@@ -133,6 +138,8 @@ def classify_status(status: int, message: str, headers: Any = None) -> Exception
         return TransientError(f"{status} server error: {message}", "server_error")
     if status in (401, 403):
         return PermanentError(f"{status} not authorized: {message} (check the API key)", "auth")
+    if 300 <= status < 400:
+        return PermanentError(f"{status} {message}: use that address in the model spec", "bad_request")
     if status == 404:
         return PermanentError(f"404 not found: {message} (check the model name and base URL)", "not_found")
     return PermanentError(f"{status} request rejected: {message}", "bad_request")

@@ -31,9 +31,7 @@ OPENAI_API_BASE = "https://api.openai.com/v1"
 _RETRYABLE_4XX = {408, 409}
 
 #: A connection that was never made: aiohttp raises these before a request's first byte is written.
-_NEVER_CONNECTED: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,) + tuple(
-    cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if cls is not None
-)
+_NEVER_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 class HttpStatusError(Exception):

@@ -175,3 +175,34 @@ def test_a_reusable_prefix_leaves_two_tokens_to_evaluate_and_never_generated_one
     assert reusable_prefix([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]) == 4  # the same prompt again
     assert reusable_prefix([1, 2, 9], [1, 2, 3, 4, 5, 6]) == 2
     assert reusable_prefix([7], [1, 2, 3]) == 0 and reusable_prefix([1, 2], [1, 2]) == 0
+
+
+def test_generating_sequences_go_to_llama_decode_in_seq_id_order(monkeypatch):
+    """llama.cpp puts only consecutive sequence ids in one micro-batch: a pass sent in admission
+    order (ids 0, 1, 3, 2 once slot 2 was refilled) ran as several, each streaming the weights."""
+    import llama_cpp
+
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
+
+    passes: list[list[int]] = []
+    real = llama_cpp.llama_decode
+
+    def spy(ctx, batch):  # noqa: ANN001, ANN202
+        ids = [batch.seq_id[i][0] for i in range(batch.n_tokens)]
+        if len(set(ids)) > 1:  # a pass of generating sequences (a prompt pass holds one sequence)
+            passes.append(ids)
+        return real(ctx, batch)
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", spy)
+    # the third request ends first; the fifth takes its slot (2) and is admitted after slot 3's
+    budgets = [12, 12, 1, 12, 12]
+    requests = [ChatRequest.user(f"Write a sentence about {word}.", max_tokens=n, temperature=0.0)
+                for word, n in zip(("rain", "bread", "ice", "trains", "owls"), budgets)]
+    engine = LlamaEngine(EngineSettings(str(embedded_model_path()), 512, 2, parallel=4, reuse_prefix=False))
+    try:
+        answers = engine.complete_many([call_params(r) for r in requests])
+    finally:
+        engine.close()
+    assert [a.usage.completion_tokens for a in answers] == budgets
+    assert any(set(ids) == {0, 1, 2, 3} for ids in passes)  # the refilled slot decoded beside the others
+    assert all(ids == sorted(ids) for ids in passes), passes

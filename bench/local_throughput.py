@@ -1,7 +1,8 @@
 """Batched decoding of the embedded model: one request at a time vs several in one llama.cpp batch.
 
 Sends the requests an evaluation sends (the first of bench's initial prompts for sst2 on its first N dev
-examples, rendered as ``promptopt optimize`` renders them, greedy, ``--max-tokens`` each) to the
+examples, rendered as ``promptopt optimize`` renders them, greedy unless ``--temperature`` says
+otherwise, ``--max-tokens`` each) to the
 embedded model in four layouts, each in one worker process with every core:
 
 - one at a time from an empty context (``parallel=1&reuse_prefix=0``: llama-cpp-python's
@@ -16,6 +17,7 @@ request by request, and ends with one line comparing the first layout with the l
     one_at_a_time_s=… batched_s=… speedup=… same_answers=…/N
 
     python bench/local_throughput.py [--examples 200] [--max-tokens 24] [--parallel 8] [--model PATH.gguf]
+        [--temperature 0.1 --top-p 0.9]
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from promptopt.tasks.registry import load_task
 DATA = Path(os.environ.get("PROMPTOPT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def requests(n: int, max_tokens: int) -> list[ChatRequest]:
+def requests(n: int, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0) -> list[ChatRequest]:
     task = load_task("sst2", data_dir=DATA)
     prompt = Prompt(DEFAULT_INITIAL_PROMPTS["sst2"][0])
-    sampling = Sampling(max_tokens=max_tokens)
+    sampling = Sampling(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
     return [sampling.request(prompt.render(task.render_input(example), "paper")) for example in task.dev[:n]]
 
 
@@ -64,8 +66,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--parallel", type=int, default=8, help="sequences decoded together in the batched runs")
     parser.add_argument("--model", default=None, help="a GGUF path (default: the embedded SmolLM2-135M)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="above 0, seeded sampled requests (CAPO's downstream: --temperature 0.1 --top-p 0.9)")
+    parser.add_argument("--top-p", type=float, default=1.0)
     args = parser.parse_args()
-    batch = requests(args.examples, args.max_tokens)
+    batch = requests(args.examples, args.max_tokens, args.temperature, args.top_p)
     layouts = [("one at a time, empty context", 1, False), ("one at a time, prefix reused", 1, True),
                (f"parallel={args.parallel}, empty slots", args.parallel, False),
                (f"parallel={args.parallel}, prefix reused", args.parallel, True)]

@@ -1,8 +1,8 @@
 """Batched decoding of the embedded model (``parallel`` > 1), against the real SmolLM2-135M GGUF.
 
-What a request gets must not depend on what else is decoded with it: greedy requests answer as
-one at a time, seeded sampled ones the same in any batch composition, and each keeps its own
-stop strings, ``max_tokens`` and failures.
+What a request gets must not depend on what else is decoded with it: greedy and seeded sampled
+requests answer as they do one at a time, in any batch composition, and each keeps its own stop
+strings, ``max_tokens`` and failures.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def test_greedy_requests_answer_as_they_do_one_at_a_time():
     assert short[1] == "length" and short[2].completion_tokens == 3
 
 
-def test_a_seeded_request_gets_the_same_completion_in_any_batch():
+def test_a_seeded_request_gets_the_same_completion_in_any_batch_and_alone():
     requests = _sampled(6)
     full = _complete(requests, parallel=4)
+    assert full == _complete(requests, parallel=1)  # llama-cpp-python's own sampler, one at a time
     alone = [_complete([request], parallel=4)[0] for request in requests[:2]]
     reversed_batch = _complete(list(reversed(requests)), parallel=3)[::-1]
     assert alone == full[:2]
@@ -158,11 +159,10 @@ def test_a_reused_prefix_gives_the_answers_of_a_fresh_context_and_evaluates_less
 
 def test_batch_slots_reuse_prefixes_with_the_answers_of_one_at_a_time():
     requests = _shared_prefix_requests()
-    greedy = [i for i, r in enumerate(requests) if r.temperature == 0.0]
     one, _ = _evaluated(requests, parallel=1, reuse_prefix=False)
     reused, reused_evaluated = _evaluated(requests, parallel=3, reuse_prefix=True)
     fresh, fresh_evaluated = _evaluated(requests, parallel=3, reuse_prefix=False)
-    assert [reused[i] for i in greedy] == [one[i] for i in greedy]  # the batch's own sampler differs
+    assert reused == one  # greedy and seeded sampled answers alike
     assert reused == fresh
     # three slots each evaluate the instruction once; every later request finds it in its slot
     assert reused_evaluated <= fresh_evaluated - (len(requests) - 5) * 15
@@ -206,3 +206,36 @@ def test_generating_sequences_go_to_llama_decode_in_seq_id_order(monkeypatch):
     assert [a.usage.completion_tokens for a in answers] == budgets
     assert any(set(ids) == {0, 1, 2, 3} for ids in passes)  # the refilled slot decoded beside the others
     assert all(ids == sorted(ids) for ids in passes), passes
+
+
+@pytest.fixture(scope="module")
+def repacked_model(tmp_path_factory):
+    """SmolLM2 requantized to IQ4_NL, weights llama.cpp repacks for its GEMM kernels on AVX2: a
+    prompt's logits then depend on where a pass starts (cuts 4 to 7 of a 21-token prompt)."""
+    import llama_cpp
+
+    path = tmp_path_factory.mktemp("repacked") / "smollm2-iq4_nl.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = llama_cpp.LLAMA_FTYPE_MOSTLY_IQ4_NL, True, 2
+    assert llama_cpp.llama_model_quantize(str(embedded_model_path()).encode(), str(path).encode(), params) == 0
+    return path
+
+
+def test_prefix_reuse_is_used_only_where_the_model_computes_a_split_prompt_exactly(repacked_model):
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
+
+    requests = _shared_prefix_requests()
+
+    def answers(path, reuse_prefix: bool):
+        engine = LlamaEngine(EngineSettings(str(path), 2048, 2, reuse_prefix=reuse_prefix))
+        try:
+            engine.load()
+            return engine.reuses_prefix, [(a.text, a.usage) for a in engine.complete_many([call_params(r) for r in requests])]
+        finally:
+            engine.close()
+
+    assert answers(embedded_model_path(), True)[0] is True  # Q4_1: every row alone, exact at every cut
+    reuses, reused = answers(repacked_model, True)
+    assert reuses is False
+    assert reused == answers(repacked_model, False)[1]
+

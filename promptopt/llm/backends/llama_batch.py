@@ -10,18 +10,17 @@ is a sequence (its own id and KV cells), a request that finishes frees its slot 
 waiting request takes it while the others go on.
 
 What a request gets does not depend on what else is in the batch: the prompt is rendered with the
-model's chat template exactly as ``create_chat_completion`` renders it, greedy requests take the
-arg-max token, and sampled ones draw from their own random generator seeded by the request (never
-a shared one), after temperature and nucleus (``top_p``) filtering. The logits themselves come
-from llama.cpp's batched kernels, and a greedy answer equals the one-at-a-time one as long as no
-forward pass mixes a prompt with other sequences' tokens (:meth:`BatchDecoder._step`);
-``bench/local_throughput.py`` checks it on 200 requests. Replay is exact regardless: every answer
-goes through the cache.
+model's chat template exactly as ``create_chat_completion`` renders it, and each request samples
+with its own copy of the sampler chain llama-cpp-python builds for one request
+(:func:`sampler_chain`: arg-max when greedy, else seeded by the request). The logits themselves come
+from llama.cpp's batched kernels and equal the one-at-a-time ones as long as no forward pass
+mixes a prompt with other sequences' tokens (:meth:`BatchDecoder._step`), so greedy and seeded
+sampled answers alike equal the one-at-a-time ones; ``bench/local_throughput.py`` checks it on
+200 requests. Replay is exact regardless: every answer goes through the cache.
 """
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +28,21 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from promptopt.llm.records import ChatResponse, Usage
 
-__all__ = ["BatchDecoder", "ChatTemplate", "reusable_prefix"]
+__all__ = ["BatchDecoder", "ChatTemplate", "FIXED_SAMPLING", "prefix_reuse_is_exact", "reusable_prefix",
+           "sampler_chain"]
+
+#: Sampler settings every local request uses, whatever it asks for: llama-cpp-python's defaults
+#: (top-k 40, min-p 0.05) would cut the distribution where the request's temperature and
+#: ``top_p`` say nothing about it.
+FIXED_SAMPLING: dict[str, Any] = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+
+
+def sampler_chain(llm: Any, params: dict[str, Any]) -> Any:
+    """The sampler llama-cpp-python's ``create_chat_completion`` builds for a request (its
+    ``_init_sampler``, after seeding with the request's seed): the same chain on the same logits
+    draws the same tokens, so a sampled request answers in a batch as it does alone."""
+    llm.set_seed(params["seed"])
+    return llm._init_sampler(temp=params["temperature"], top_p=params["top_p"], **FIXED_SAMPLING)
 
 
 def reusable_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
@@ -51,6 +64,62 @@ def reusable_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
             break
         count += 1
     return count
+
+
+#: Plain text whose tokens :func:`prefix_reuse_is_exact` evaluates whole and in parts.
+_PROBE_TEXT = "Answer positive or negative: the film was a witty delight."
+
+
+def prefix_reuse_is_exact(llm: Any, cuts: Sequence[int] | None = None) -> bool:
+    """Whether this model, on this llama.cpp build and CPU, computes bit-identical logits for a
+    prompt evaluated whole and in two parts (at ``cuts``, default several of them, each part at
+    least two tokens long, as :func:`reusable_prefix` allows).
+
+    The rule of :func:`reusable_prefix` comes from kernels that compute each token's row alone
+    (SmolLM2's Q4_1 weights: exact at every cut). Weights that llama.cpp repacks for its GEMM
+    kernels (Q4_K, Q4_0, IQ4_NL on AVX2) compute rows in groups whose results depend on where a
+    pass starts: Qwen2.5-Coder-0.5B's Q4_K_M logits moved by up to 0.37 at most cuts, and 3 of 48
+    greedy sst2 answers changed. So the engine reuses prefixes only where this check passes.
+    Runs in a small context of its own, with the model's context settings (0.2–0.3 s for
+    SmolLM2-135M on 2 cores).
+    """
+    import llama_cpp
+    import numpy as np
+
+    tokens = llm.tokenize(_PROBE_TEXT.encode("utf-8"), add_bos=True, special=False)
+    n = len(tokens)
+    if cuts is None:
+        cuts = range(2, n - 1)
+    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+    params.n_ctx = max(64, n)
+    ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+    if not ctx:
+        raise RuntimeError("llama.cpp could not create a context to check prefix reuse")
+    batch = llama_cpp.llama_batch_init(n, 0, 1)
+    memory = llama_cpp.llama_get_memory(ctx)
+    n_vocab = llm.n_vocab()
+
+    def evaluate(start: int, stop: int) -> Any:
+        """Feed tokens[start:stop] in one pass; the last one's logits (a copy)."""
+        for i, position in enumerate(range(start, stop)):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = tokens[position], position, 1
+            batch.seq_id[i][0], batch.logits[i] = 0, position == stop - 1
+        batch.n_tokens = stop - start
+        if llama_cpp.llama_decode(ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed while checking prefix reuse")
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, stop - start - 1), shape=(n_vocab,)).copy()
+
+    try:
+        whole = evaluate(0, n)
+        for cut in cuts:
+            llama_cpp.llama_memory_clear(memory, True)
+            evaluate(0, cut)
+            if not np.array_equal(evaluate(cut, n), whole):
+                return False
+        return True
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
 
 
 class ChatTemplate:
@@ -87,7 +156,7 @@ class _Sequence:
     params: dict[str, Any]
     prompt: list[int]
     stop: list[str]
-    rng: Any
+    sampler: Any  # llama-cpp-python's LlamaSampler (:func:`sampler_chain`)
     started: float
     seq_id: int = -1
     fed: int = 0  # prompt tokens already in the KV cache
@@ -107,9 +176,7 @@ class BatchDecoder:
     def __init__(self, llm: Any, *, slots: int, n_ctx: int, n_batch: int = 512, n_threads: int | None = None,
                  reuse_prefix: bool = True) -> None:
         import llama_cpp
-        import numpy as np
 
-        self._np = np
         self._lib = llama_cpp
         self._llm = llm
         self.slots = slots
@@ -134,7 +201,6 @@ class BatchDecoder:
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
-        self._n_vocab = llm.n_vocab()
         #: The prompt tokens in each slot's KV cells, kept after its request ends for the next to
         #: reuse (its generated tokens are there too, but not reusable: :func:`reusable_prefix`).
         self._cached: list[list[int]] = [[] for _ in range(slots)]
@@ -221,9 +287,9 @@ class BatchDecoder:
         prompt, template_stop = self.template.render(params["messages"])
         if len(prompt) >= self.n_ctx:  # the words llama-cpp-python's one-at-a-time path uses
             raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}")
-        rng = self._np.random.Generator(self._np.random.PCG64(int(params.get("seed") or 0)))
+        sampler = sampler_chain(self._llm, params)
         stop = [s for s in [*params.get("stop", []), *template_stop] if s]
-        return _Sequence(key=key, params=params, prompt=prompt, stop=stop, rng=rng, started=started)
+        return _Sequence(key=key, params=params, prompt=prompt, stop=stop, sampler=sampler, started=started)
 
     def _step(self, active: list[_Sequence]) -> list[_Sequence]:
         """One forward pass: one sequence's prompt (a chunk of it) when any is waiting to be
@@ -280,23 +346,7 @@ class BatchDecoder:
         batch.logits[i] = logits
 
     def _sample(self, sequence: _Sequence, row: int) -> int:
-        np = self._np
-        pointer = self._lib.llama_get_logits_ith(self._ctx, row)
-        logits = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(self._n_vocab,))
-        temperature = float(sequence.params.get("temperature") or 0.0)
-        if temperature <= 0.0:
-            return int(np.argmax(logits))
-        scaled = logits.astype(np.float64) / temperature
-        scaled -= scaled.max()
-        probs = np.exp(scaled)
-        probs /= probs.sum()
-        top_p = float(sequence.params.get("top_p") or 1.0)
-        if top_p >= 1.0:
-            return int(sequence.rng.choice(len(probs), p=probs))
-        order = np.argsort(-probs, kind="stable")
-        keep = int(np.searchsorted(np.cumsum(probs[order]), top_p) + 1)
-        order = order[:keep]
-        return int(order[sequence.rng.choice(len(order), p=probs[order] / probs[order].sum())])
+        return self._lib.llama_sampler_sample(sequence.sampler.sampler, self._ctx, row)
 
     def _accept(self, sequence: _Sequence, token: int) -> bool:
         """Record a sampled token; True when the sequence is finished."""
@@ -319,6 +369,7 @@ class BatchDecoder:
         return False
 
     def _response(self, sequence: _Sequence) -> ChatResponse:
+        sequence.sampler.close()
         return ChatResponse(
             text=sequence.text,
             finish_reason=sequence.finish,

@@ -65,6 +65,9 @@ class LlamaEngine:
         self._llm: Any = None
         self._decoder: Any = None
         self._template: Any = None
+        #: Whether prompts evaluate only what the context does not hold: ``reuse_prefix`` where
+        #: the model passes :func:`.llama_batch.prefix_reuse_is_exact` (known on :meth:`load`).
+        self.reuses_prefix = False
         #: The previous request's prompt tokens, which the context holds (for prefix reuse).
         self._held: list[int] = []
 
@@ -99,6 +102,14 @@ class LlamaEngine:
         # verbose=False leaves llama.cpp printing errors to stderr; silence it completely:
         # real failures surface as Python exceptions and become error responses.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+        if self.settings.reuse_prefix:
+            from promptopt.llm.backends.llama_batch import prefix_reuse_is_exact
+
+            self.reuses_prefix = prefix_reuse_is_exact(llm)
+            if not self.reuses_prefix:
+                logging.getLogger("promptopt.local").info(
+                    "prefix reuse off for %s: its logits differ for a prompt evaluated in parts",
+                    self.settings.model_path)
         self._llm = llm
 
     def _model(self) -> Any:
@@ -110,15 +121,15 @@ class LlamaEngine:
         """One generation from :func:`call_params`; failures become error responses."""
         start = time.perf_counter()
         try:
+            from promptopt.llm.backends.llama_batch import FIXED_SAMPLING
+
             llm = self._model()
             prompt = self._limit_reuse(llm, params["messages"])
             result = llm.create_chat_completion(
                 messages=params["messages"],
                 temperature=params["temperature"],
                 top_p=params["top_p"],
-                top_k=0,
-                min_p=0.0,
-                repeat_penalty=1.0,
+                **FIXED_SAMPLING,
                 max_tokens=params["max_tokens"],
                 stop=params["stop"],
                 seed=params["seed"],
@@ -151,12 +162,12 @@ class LlamaEngine:
         from promptopt.llm.backends.llama_batch import ChatTemplate, reusable_prefix
 
         held, self._held = self._held, []  # until this request's answer, the context is unknown
-        if self.settings.reuse_prefix and self._template is None:
+        if self.reuses_prefix and self._template is None:
             try:
                 self._template = ChatTemplate(llm)
             except ValueError:  # a model without its own template: no reuse
                 self._template = False
-        if not (self.settings.reuse_prefix and self._template):
+        if not (self.reuses_prefix and self._template):
             llm.reset()
             return []
         prompt, _ = self._template.render(messages)
@@ -169,7 +180,7 @@ class LlamaEngine:
             from promptopt.llm.backends.llama_batch import BatchDecoder
 
             self._decoder = BatchDecoder(self._model(), slots=self.settings.parallel, n_ctx=self.settings.n_ctx,
-                                         n_threads=self.settings.n_threads, reuse_prefix=self.settings.reuse_prefix)
+                                         n_threads=self.settings.n_threads, reuse_prefix=self.reuses_prefix)
         return self._decoder
 
     @property

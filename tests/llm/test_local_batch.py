@@ -239,3 +239,17 @@ def test_prefix_reuse_is_used_only_where_the_model_computes_a_split_prompt_exact
     assert reuses is False
     assert reused == answers(repacked_model, False)[1]
 
+
+
+def test_a_slot_takes_the_prefix_another_slot_holds_instead_of_evaluating_it_again():
+    instruction = ("You label movie reviews for a research study on audience sentiment. Read the review "
+                   "carefully, think about the overall opinion of the writer, ignore plot details, and "
+                   "answer with exactly one word, positive or negative.\n\nReview: ")
+    requests = [ChatRequest.user(instruction + text, max_tokens=4, temperature=0.0) for text in REVIEWS]
+    one, _ = _evaluated(requests, parallel=1, reuse_prefix=False)
+    batched, evaluated = _evaluated(requests, parallel=4, reuse_prefix=True)
+    assert batched == one
+    prompt = one[0][2].prompt_tokens
+    # the first request evaluates the whole prompt, the other three only what follows the
+    # instruction (60+ tokens), taken from its slot; without that, four whole prompts
+    assert evaluated < 2 * prompt, (evaluated, prompt)

@@ -160,6 +160,7 @@ class _Sequence:
     started: float
     seq_id: int = -1
     fed: int = 0  # prompt tokens already in the KV cache
+    borrowed: bool = False  # looked for a longer prefix in the other slots (:meth:`BatchDecoder._borrow`)
     generated: list[int] = field(default_factory=list)
     pending: int | None = None  # sampled, not yet fed
     text: str = ""
@@ -172,6 +173,9 @@ class BatchDecoder:
     ``n_ctx`` is each sequence's context; ``n_batch`` bounds the tokens of one forward pass.
     Not thread-safe (one llama.cpp context).
     """
+
+    #: The fewest prompt tokens a copy of another slot's cells must save (:meth:`_borrow`).
+    MIN_BORROW = 16
 
     def __init__(self, llm: Any, *, slots: int, n_ctx: int, n_batch: int = 512, n_threads: int | None = None,
                  reuse_prefix: bool = True) -> None:
@@ -276,6 +280,26 @@ class BatchDecoder:
         del self._cached[slot][keep:]
         sequence.seq_id, sequence.fed = slot, keep
 
+    def _borrow(self, sequence: _Sequence) -> None:
+        """Just before a sequence's prompt is evaluated: when another slot holds a longer reusable
+        prefix of it than its own (a candidate's instruction and examples, evaluated by the
+        sequence before it), copy that slot's KV cells instead of evaluating the prefix again.
+        Exact as reuse within a slot is (:func:`reusable_prefix`). A copy moves the whole slot
+        (llama.cpp copies streams whole, at the start of the next pass: tens of MB, a few ms),
+        so it is made only for a gain of at least :attr:`MIN_BORROW` tokens."""
+        sequence.borrowed = True
+        slot = sequence.seq_id
+        best, keep = slot, sequence.fed
+        for other, cached in enumerate(self._cached):
+            if other != slot and (shared := reusable_prefix(cached, sequence.prompt)) > keep:
+                best, keep = other, shared
+        if best == slot or keep - sequence.fed < self.MIN_BORROW:
+            return
+        self._lib.llama_memory_seq_cp(self._memory, best, slot, -1, -1)
+        self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1)
+        self._cached[slot] = self._cached[best][:keep]
+        sequence.fed = keep
+
     def _forget(self) -> None:
         self._lib.llama_memory_clear(self._memory, True)
         for cached in self._cached:
@@ -307,6 +331,8 @@ class BatchDecoder:
         wants: list[tuple[_Sequence, int]] = []
         prompting = next((s for s in active if s.fed < len(s.prompt)), None)
         if prompting is not None:
+            if self.reuse_prefix and not prompting.borrowed:
+                self._borrow(prompting)
             take = min(len(prompting.prompt) - prompting.fed, self.n_batch)
             for position in range(prompting.fed, prompting.fed + take):
                 last = position == len(prompting.prompt) - 1

@@ -113,6 +113,9 @@ def _echo_probe(probe: dict[str, Any]) -> None:
         typer.echo(f"the embedded model cannot run here: {probe['error']}")
     if probe["system_info"]:
         typer.echo(f"llama.cpp build: {probe['system_info']}")
+    if probe["reuses_prefix"] is not None:
+        typer.echo("prefix reuse: on (a prompt split in two gets the same logits here)" if probe["reuses_prefix"]
+                   else "prefix reuse: off (a prompt split in two gets other logits with this model and build)")
     if probe["non_portable_features"]:
         typer.echo(
             f"this build uses {', '.join(probe['non_portable_features'])}: it was compiled for this "

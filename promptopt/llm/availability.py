@@ -56,8 +56,9 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
     """Load the embedded (or given) GGUF in a worker process and generate one token.
 
     The worker process is what makes this safe to ask: a build that cannot run on this CPU
-    kills the worker, not the caller. The report names llama.cpp's CPU features and, when the
-    model cannot run, the fix.
+    kills the worker, not the caller. The report names llama.cpp's CPU features, whether prompt
+    prefixes are reused (:func:`~promptopt.llm.backends.llama_batch.prefix_reuse_is_exact`)
+    and, when the model cannot run, the fix.
     """
     import asyncio
     import time
@@ -68,7 +69,7 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
     from promptopt.llm.records import ChatRequest
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"runs_here": False, "seconds": None, "system_info": None,
+    report: dict[str, Any] = {"runs_here": False, "seconds": None, "system_info": None, "reuses_prefix": None,
                               "non_portable_features": [], "error": None, "fix": None}
     try:
         backend = LocalBackend(model_path, n_ctx=256, max_restarts=0)
@@ -90,6 +91,7 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
     info = pool.system_info if pool is not None else None
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["system_info"] = info
+    report["reuses_prefix"] = pool.reuses_prefix if pool is not None else None
     report["non_portable_features"] = non_portable_features(info or "")
     report["runs_here"] = error is None
     report["error"] = error

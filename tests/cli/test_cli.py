@@ -139,8 +139,10 @@ def test_models_probe_runs_the_embedded_model_on_a_portable_build(run_cli, home)
     assert "AVX2 = 1" in probe["system_info"]
     # the project's install step builds llama.cpp without -march=native
     assert probe["non_portable_features"] == [] and probe["fix"] is None
+    assert probe["reuses_prefix"] is True  # SmolLM2's Q4_1 rows are computed one by one
     text = run_cli("models", env=home)
     assert "the embedded model runs here" in text.stdout and "llama.cpp build: CPU" in text.stdout
+    assert "prefix reuse: on" in text.stdout
 
 
 @pytest.mark.slow

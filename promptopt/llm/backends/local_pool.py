@@ -50,6 +50,8 @@ class WorkerPool:
         self.restarts = 0
         #: llama.cpp's CPU feature line, known once a worker has started.
         self.system_info: str | None = None
+        #: Whether the workers reuse prompt prefixes (``LlamaEngine.reuses_prefix``), known then too.
+        self.reuses_prefix: bool | None = None
         self._slots: list[WorkerProcess | None] = [None] * size
         self._last_death: WorkerDeath | None = None
         self._fatal: WorkerDeath | None = None
@@ -94,6 +96,7 @@ class WorkerPool:
                 f"{died.death.describe()} while loading '{self.settings.model_path}'"
             ) from None
         self.system_info = ready.get("system_info")
+        self.reuses_prefix = ready.get("reuses_prefix")
         return worker
 
     def _record(self, death: WorkerDeath) -> None:

@@ -16,7 +16,10 @@ with its own copy of the sampler chain llama-cpp-python builds for one request
 from llama.cpp's batched kernels and equal the one-at-a-time ones as long as no forward pass
 mixes a prompt with other sequences' tokens (:meth:`BatchDecoder._step`), so greedy and seeded
 sampled answers alike equal the one-at-a-time ones; ``bench/local_throughput.py`` checks it on
-200 requests. Replay is exact regardless: every answer goes through the cache.
+200 requests. That holds for weights llama.cpp computes row by row (SmolLM2's Q4_1); with weights
+it repacks for GEMM kernels, 8 sequences decoded together got other logits than one alone
+(Qwen2.5-Coder-0.5B's Q4_K_M), so there an answer can depend on the batch. Replay is exact
+regardless: every answer goes through the cache.
 """
 
 from __future__ import annotations
@@ -77,11 +80,11 @@ def prefix_reuse_is_exact(llm: Any, cuts: Sequence[int] | None = None) -> bool:
 
     The rule of :func:`reusable_prefix` comes from kernels that compute each token's row alone
     (SmolLM2's Q4_1 weights: exact at every cut). Weights that llama.cpp repacks for its GEMM
-    kernels (Q4_K, Q4_0, IQ4_NL on AVX2) compute rows in groups whose results depend on where a
-    pass starts: Qwen2.5-Coder-0.5B's Q4_K_M logits moved by up to 0.37 at most cuts, and 3 of 48
-    greedy sst2 answers changed. So the engine reuses prefixes only where this check passes.
-    Runs in a small context of its own, with the model's context settings (0.2–0.3 s for
-    SmolLM2-135M on 2 cores).
+    kernels (Q4_K and IQ4_NL on AVX2, measured) compute rows in groups whose results depend on
+    where a pass starts: Qwen2.5-Coder-0.5B's Q4_K_M logits moved by up to 0.37 at most cuts, and
+    3 of 48 greedy sst2 answers changed. So the engine reuses prefixes only where this check
+    passes. Runs in a small context of its own, with the model's context settings (about 0.5 s
+    for SmolLM2-135M on 2 cores, 0.25 s for Qwen2.5-Coder-0.5B, which fails at the first cut).
     """
     import llama_cpp
     import numpy as np

@@ -2,8 +2,7 @@
 
 Sends the requests an evaluation sends (the first of bench's initial prompts for sst2 on its first N dev
 examples, rendered as ``promptopt optimize`` renders them, greedy unless ``--temperature`` says
-otherwise, ``--max-tokens`` each) to the
-embedded model in four layouts, each in one worker process with every core:
+otherwise, ``--max-tokens`` each) to the embedded model in four layouts:
 
 - one at a time from an empty context (``parallel=1&reuse_prefix=0``: llama-cpp-python's
   ``create_chat_completion`` after a reset, what the engine did before prefix reuse);
@@ -11,13 +10,17 @@ embedded model in four layouts, each in one worker process with every core:
 - ``parallel=P`` without prefix reuse (P sequences decoded together, ``llama_batch``);
 - ``parallel=P`` (batched, each slot reusing its prefix).
 
-Each layout loads the model before its timed batch. Checks every answer equals the first layout's,
-request by request, and ends with one line comparing the first layout with the last:
+The first layout is the engine as it was before prefix reuse and batching: one worker process
+with every core. ``--workers W`` runs the other three in W processes, cores / W threads each (on
+2 cores, 2 processes of one thread beat one of two threads one at a time and batched alike; the
+line "batching alone" compares within that layout). Each layout loads the model before its timed
+batch. Checks every answer equals the first layout's, request by request, and ends with one line
+comparing the first layout with the last:
 
     one_at_a_time_s=… batched_s=… speedup=… same_answers=…/N
 
-    python bench/local_throughput.py [--examples 200] [--max-tokens 24] [--parallel 8] [--model PATH.gguf]
-        [--temperature 0.1 --top-p 0.9]
+    python bench/local_throughput.py [--examples 200] [--max-tokens 24] [--parallel 8] [--workers 1]
+        [--model PATH.gguf] [--temperature 0.1 --top-p 0.9]
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ def requests(n: int, max_tokens: int, temperature: float = 0.0, top_p: float = 1
     return [sampling.request(prompt.render(task.render_input(example), "paper")) for example in task.dev[:n]]
 
 
-async def timed(parallel: int, batch: list[ChatRequest], model: str | None,
+async def timed(workers: int, parallel: int, batch: list[ChatRequest], model: str | None,
                 reuse_prefix: bool) -> tuple[float, list[str]]:
-    backend = LocalBackend(model, workers=1, n_threads=available_cpus(), parallel=parallel, reuse_prefix=reuse_prefix)
+    backend = LocalBackend(model, workers=workers, n_threads=max(1, available_cpus() // workers), parallel=parallel,
+                           reuse_prefix=reuse_prefix)
     try:
         await backend.complete([ChatRequest.user("Hi", max_tokens=1)])  # load the model
         start = time.perf_counter()
@@ -69,22 +73,28 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="above 0, seeded sampled requests (CAPO's downstream: --temperature 0.1 --top-p 0.9)")
     parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (each with cores / workers threads) for every layout but the first")
     args = parser.parse_args()
     batch = requests(args.examples, args.max_tokens, args.temperature, args.top_p)
-    layouts = [("one at a time, empty context", 1, False), ("one at a time, prefix reused", 1, True),
-               (f"parallel={args.parallel}, empty slots", args.parallel, False),
-               (f"parallel={args.parallel}, prefix reused", args.parallel, True)]
-    first_s, first = 0.0, []
-    for name, parallel, reuse in layouts:
-        seconds, answers = asyncio.run(timed(parallel, batch, args.model, reuse))
+    w, p = args.workers, args.parallel
+    where = f", {w} workers" if w != 1 else ""
+    layouts = [("one at a time, empty context", 1, 1, False), (f"one at a time, prefix reused{where}", w, 1, True),
+               (f"parallel={p}, empty slots{where}", w, p, False), (f"parallel={p}, prefix reused{where}", w, p, True)]
+    first_s, first, seconds_of = 0.0, [], {}
+    for name, workers, parallel, reuse in layouts:
+        seconds, answers = asyncio.run(timed(workers, parallel, batch, args.model, reuse))
+        seconds_of[parallel, reuse] = seconds
         if not first:
             first_s, first = seconds, answers
         same = sum(a == b for a, b in zip(first, answers))
-        print(f"{name:<34} {seconds:7.1f} s  {len(batch) / seconds:5.2f} requests/s  speedup {first_s / seconds:4.2f}  "
+        print(f"{name:<44} {seconds:7.1f} s  {len(batch) / seconds:5.2f} requests/s  speedup {first_s / seconds:4.2f}  "
               f"same answers {same}/{len(batch)}", flush=True)
         for index, (a, b) in enumerate(zip(first, answers)):
             if a != b:
                 print(f"  differs at {index}: {a!r} vs {b!r}")
+    print(f"batching alone (one at a time vs parallel={p}, both reusing prefixes{where}): "
+          f"{seconds_of[1, True] / seconds:.2f}x")
     print(f"one_at_a_time_s={first_s:.2f} batched_s={seconds:.2f} speedup={first_s / seconds:.2f} "
           f"same_answers={same}/{len(batch)}")
 

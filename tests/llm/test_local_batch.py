@@ -221,24 +221,37 @@ def repacked_model(tmp_path_factory):
     return path
 
 
-def test_prefix_reuse_is_used_only_where_the_model_computes_a_split_prompt_exactly(repacked_model):
+def test_prefix_reuse_cuts_prompts_where_the_model_computes_them_exactly(repacked_model):
+    import llama_cpp
+
+    from promptopt.llm.backends.llama_batch import ROW_BY_ROW, ROW_GROUPS, reusable_prefix
     from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
 
     requests = _shared_prefix_requests()
 
-    def answers(path, reuse_prefix: bool):
-        engine = LlamaEngine(EngineSettings(str(path), 2048, 2, reuse_prefix=reuse_prefix))
+    def answers(path, reuse_prefix: bool, parallel: int = 1):
+        engine = LlamaEngine(EngineSettings(str(path), 2048, 2, parallel=parallel, reuse_prefix=reuse_prefix))
         try:
             engine.load()
-            return engine.reuses_prefix, [(a.text, a.usage) for a in engine.complete_many([call_params(r) for r in requests])]
+            got = [(a.text, a.usage) for a in engine.complete_many([call_params(r) for r in requests])]
+            perf = llama_cpp.llama_perf_context(engine.decoder()._ctx if parallel > 1 else engine._llm._ctx.ctx)
+            return engine.reuse_rule, got, perf.n_p_eval + perf.n_eval
         finally:
             engine.close()
 
-    assert answers(embedded_model_path(), True)[0] is True  # Q4_1: every row alone, exact at every cut
-    reuses, reused = answers(repacked_model, True)
-    assert reuses is False
-    assert reused == answers(repacked_model, False)[1]
-
+    assert answers(embedded_model_path(), True)[0] == ROW_BY_ROW  # Q4_1: every row alone
+    _, fresh, fresh_evaluated = answers(repacked_model, False)
+    rule, reused, reused_evaluated = answers(repacked_model, True)
+    assert rule == ROW_GROUPS
+    assert reused == fresh
+    assert reused_evaluated < fresh_evaluated - 3 * 8  # the shared instruction, cut at a multiple of 4
+    assert answers(repacked_model, True, parallel=3)[1] == fresh
+    # the rule's cuts: multiples of 4, at least 8 held and 8 left, whole prompts past one pass
+    held = list(range(40))
+    assert reusable_prefix(held, held[:30] + [99] * 10, ROW_GROUPS) == 28
+    assert reusable_prefix(held, held, ROW_GROUPS) == 32 and reusable_prefix(held, held) == 38
+    assert reusable_prefix(held, held[:7] + [99] * 20, ROW_GROUPS) == 0
+    assert reusable_prefix(list(range(600)), list(range(600)), ROW_GROUPS) == 0
 
 
 def test_a_slot_takes_the_prefix_another_slot_holds_instead_of_evaluating_it_again():

@@ -31,8 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from promptopt.llm.records import ChatResponse, Usage
 
-__all__ = ["BatchDecoder", "ChatTemplate", "FIXED_SAMPLING", "prefix_reuse_is_exact", "reusable_prefix",
-           "sampler_chain"]
+__all__ = ["ROW_BY_ROW", "ROW_GROUPS", "BatchDecoder", "ChatTemplate", "FIXED_SAMPLING", "ReuseRule",
+           "prefix_reuse_is_exact", "reusable_prefix", "reuse_rule", "sampler_chain"]
 
 #: Sampler settings every local request uses, whatever it asks for: llama-cpp-python's defaults
 #: (top-k 40, min-p 0.05) would cut the distribution where the request's temperature and
@@ -48,51 +48,89 @@ def sampler_chain(llm: Any, params: dict[str, Any]) -> Any:
     return llm._init_sampler(temp=params["temperature"], top_p=params["top_p"], **FIXED_SAMPLING)
 
 
-def reusable_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
+@dataclass(frozen=True)
+class ReuseRule:
+    """Where a prompt may be cut between the prefix a context holds and the part evaluated now,
+    with the logits of the whole prompt evaluated at once (:func:`reuse_rule` finds the rule a
+    model and build keep): a cut is a multiple of ``step`` and at least ``min_prefix``, at least
+    ``min_rest`` tokens are evaluated, and a prompt longer than ``max_prompt`` is evaluated whole.
+    """
+
+    step: int = 1
+    min_prefix: int = 0
+    min_rest: int = 2
+    max_prompt: int | None = None
+
+
+#: Kernels that compute each token's row alone (SmolLM2's Q4_1): any cut that leaves two tokens.
+ROW_BY_ROW = ReuseRule()
+#: llama.cpp's GEMM kernels for repacked weights (Q4_K, IQ4_NL on AVX2) take rows four at a time
+#: and the last ``n % 4`` rows of a pass one by one; passes that start at multiples of 4 and hold
+#: 8 tokens or more put every row in the same kernel as the whole prompt does (measured exact on
+#: Qwen2.5-Coder-0.5B at every such cut; other cuts moved logits by up to 0.37). A prompt longer
+#: than one pass (512 tokens) would be cut at other places by llama.cpp itself, so it is not reused.
+ROW_GROUPS = ReuseRule(step=4, min_prefix=8, min_rest=8, max_prompt=512)
+
+
+def reusable_prefix(held: Sequence[int], prompt: Sequence[int], rule: ReuseRule = ROW_BY_ROW) -> int:
     """How many of ``prompt``'s first tokens can be taken from a context that holds ``held`` (the
     previous request's *prompt* tokens, never its generated ones) with the same answer as
-    evaluating the whole prompt.
+    evaluating the whole prompt, under ``rule``.
 
     llama.cpp (flash attention off, its default) computes bit-identical logits for a prompt
-    evaluated in parts, as long as every token was evaluated in a pass of at least two tokens:
-    a pass of one token takes other kernels, whose sums round differently (measured: the last
-    prompt token evaluated alone changed logits by up to 0.32; every split into parts of two
-    tokens or more, on five prompts at every cut, changed none). Generated tokens are evaluated
-    one at a time, so they are not reused; and at least the prompt's last two tokens are
-    evaluated, together.
+    evaluated in parts, as long as every token was evaluated in a pass of at least two tokens,
+    with kernels that compute each row alone: a pass of one token takes other kernels, whose sums
+    round differently (measured: the last prompt token evaluated alone changed logits by up to
+    0.32; every split into parts of two tokens or more, on five prompts at every cut, changed
+    none). Generated tokens are evaluated one at a time, so they are not reused; and at least the
+    prompt's last ``rule.min_rest`` tokens are evaluated, together.
     """
+    if rule.max_prompt is not None and len(prompt) > rule.max_prompt:
+        return 0
     count = 0
-    for a, b in zip(held, prompt[:-2]):
+    for a, b in zip(held, prompt[: max(0, len(prompt) - rule.min_rest)]):
         if a != b:
             break
         count += 1
-    return count
+    count -= count % rule.step
+    return count if count >= rule.min_prefix else 0
 
 
-#: Plain text whose tokens :func:`prefix_reuse_is_exact` evaluates whole and in parts.
+#: Plain texts whose tokens :func:`reuse_rule` evaluates whole and in parts: short for
+#: :data:`ROW_BY_ROW` (every cut), longer for :data:`ROW_GROUPS` (cuts 4 apart from 8).
 _PROBE_TEXT = "Answer positive or negative: the film was a witty delight."
+_LONG_PROBE_TEXT = ("You label movie reviews for a study. Read the review, think about the writer's opinion, "
+                    "ignore the plot, and answer with one word: positive or negative. Review: a witty, warm delight.")
 
 
-def prefix_reuse_is_exact(llm: Any, cuts: Sequence[int] | None = None) -> bool:
-    """Whether this model, on this llama.cpp build and CPU, computes bit-identical logits for a
-    prompt evaluated whole and in two parts (at ``cuts``, default several of them, each part at
-    least two tokens long, as :func:`reusable_prefix` allows).
+def reuse_rule(llm: Any) -> ReuseRule | None:
+    """The first of :data:`ROW_BY_ROW` and :data:`ROW_GROUPS` under which this model, on this
+    llama.cpp build and CPU, computes bit-identical logits for a prompt evaluated whole and cut
+    in two at every place the rule allows; None when neither holds (then no prefix is reused).
 
-    The rule of :func:`reusable_prefix` comes from kernels that compute each token's row alone
-    (SmolLM2's Q4_1 weights: exact at every cut). Weights that llama.cpp repacks for its GEMM
-    kernels (Q4_K and IQ4_NL on AVX2, measured) compute rows in groups whose results depend on
-    where a pass starts: Qwen2.5-Coder-0.5B's Q4_K_M logits moved by up to 0.37 at most cuts, and
-    3 of 48 greedy sst2 answers changed. So the engine reuses prefixes only where this check
-    passes. Runs in a small context of its own, with the model's context settings (about 0.5 s
-    for SmolLM2-135M on 2 cores, 0.25 s for Qwen2.5-Coder-0.5B, which fails at the first cut).
+    SmolLM2's Q4_1 weights keep :data:`ROW_BY_ROW`. Weights that llama.cpp repacks for its GEMM
+    kernels (Q4_K and IQ4_NL on AVX2, measured) compute rows in groups, and a row's result then
+    depends on where its pass starts: with Qwen2.5-Coder-0.5B's Q4_K_M, 15 of 18 cuts of a 21-token
+    prompt moved the logits (by up to 0.37), and reuse at any cut changed 3 of 48 greedy sst2
+    answers. Each check runs in a small context of its own with the model's context settings
+    (about 0.5 s for SmolLM2-135M on 2 cores).
     """
+    for rule, text in ((ROW_BY_ROW, _PROBE_TEXT), (ROW_GROUPS, _LONG_PROBE_TEXT)):
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        cuts = [c for c in range(max(2, rule.min_prefix), len(tokens) - rule.min_rest + 1) if c % rule.step == 0]
+        if prefix_reuse_is_exact(llm, text, cuts):
+            return rule
+    return None
+
+
+def prefix_reuse_is_exact(llm: Any, text: str, cuts: Sequence[int]) -> bool:
+    """Whether ``text``'s tokens get bit-identical last logits evaluated in one pass and in two,
+    cut at each of ``cuts`` in turn."""
     import llama_cpp
     import numpy as np
 
-    tokens = llm.tokenize(_PROBE_TEXT.encode("utf-8"), add_bos=True, special=False)
+    tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
     n = len(tokens)
-    if cuts is None:
-        cuts = range(2, n - 1)
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = max(64, n)
     ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
@@ -181,14 +219,15 @@ class BatchDecoder:
     MIN_BORROW = 16
 
     def __init__(self, llm: Any, *, slots: int, n_ctx: int, n_batch: int = 512, n_threads: int | None = None,
-                 reuse_prefix: bool = True) -> None:
+                 reuse: ReuseRule | None = ROW_BY_ROW) -> None:
         import llama_cpp
 
         self._lib = llama_cpp
         self._llm = llm
         self.slots = slots
         self.n_ctx = n_ctx
-        self.reuse_prefix = reuse_prefix
+        #: Where prompts may reuse a slot's cached prefix (:func:`reuse_rule`); None: never.
+        self.reuse = reuse
         self.n_batch = n_batch
         self.template = ChatTemplate(llm)
         # The loaded model's own context settings (attention kernel, KV types, threads), so that a
@@ -270,15 +309,15 @@ class BatchDecoder:
                 yield sequence.key, self._response(sequence)
 
     def _place(self, sequence: _Sequence, free: set[int]) -> None:
-        """Put a sequence in a free slot. With ``reuse_prefix``, the slot whose cached prompt
+        """Put a sequence in a free slot. With :attr:`reuse`, the slot whose cached prompt
         shares the longest prefix with its prompt, evaluating only the rest (a candidate's requests
         share instruction and examples), with the same answer (:func:`reusable_prefix`)."""
         def shared(slot: int) -> int:
-            return reusable_prefix(self._cached[slot], sequence.prompt)
+            return reusable_prefix(self._cached[slot], sequence.prompt, self.reuse) if self.reuse else 0
 
-        slot = max(sorted(free), key=shared) if self.reuse_prefix else min(free)
+        slot = max(sorted(free), key=shared) if self.reuse else min(free)
         free.remove(slot)
-        keep = shared(slot) if self.reuse_prefix else 0
+        keep = shared(slot)
         self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1)
         del self._cached[slot][keep:]
         sequence.seq_id, sequence.fed = slot, keep
@@ -294,7 +333,7 @@ class BatchDecoder:
         slot = sequence.seq_id
         best, keep = slot, sequence.fed
         for other, cached in enumerate(self._cached):
-            if other != slot and (shared := reusable_prefix(cached, sequence.prompt)) > keep:
+            if other != slot and (shared := reusable_prefix(cached, sequence.prompt, self.reuse)) > keep:
                 best, keep = other, shared
         if best == slot or keep - sequence.fed < self.MIN_BORROW:
             return
@@ -334,7 +373,7 @@ class BatchDecoder:
         wants: list[tuple[_Sequence, int]] = []
         prompting = next((s for s in active if s.fed < len(s.prompt)), None)
         if prompting is not None:
-            if self.reuse_prefix and not prompting.borrowed:
+            if self.reuse is not None and not prompting.borrowed:
                 self._borrow(prompting)
             take = min(len(prompting.prompt) - prompting.fed, self.n_batch)
             for position in range(prompting.fed, prompting.fed + take):

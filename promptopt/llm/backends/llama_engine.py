@@ -65,9 +65,9 @@ class LlamaEngine:
         self._llm: Any = None
         self._decoder: Any = None
         self._template: Any = None
-        #: Whether prompts evaluate only what the context does not hold: ``reuse_prefix`` where
-        #: the model passes :func:`.llama_batch.prefix_reuse_is_exact` (known on :meth:`load`).
-        self.reuses_prefix = False
+        #: Where a prompt may skip what the context holds (:func:`.llama_batch.reuse_rule`, found
+        #: on :meth:`load` when ``reuse_prefix``); None: every prompt is evaluated whole.
+        self.reuse_rule: Any = None
         #: The previous request's prompt tokens, which the context holds (for prefix reuse).
         self._held: list[int] = []
 
@@ -103,14 +103,18 @@ class LlamaEngine:
         # real failures surface as Python exceptions and become error responses.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         if self.settings.reuse_prefix:
-            from promptopt.llm.backends.llama_batch import prefix_reuse_is_exact
+            from promptopt.llm.backends.llama_batch import reuse_rule
 
-            self.reuses_prefix = prefix_reuse_is_exact(llm)
-            if not self.reuses_prefix:
+            self.reuse_rule = reuse_rule(llm)
+            if self.reuse_rule is None:
                 logging.getLogger("promptopt.local").info(
                     "prefix reuse off for %s: its logits differ for a prompt evaluated in parts",
                     self.settings.model_path)
         self._llm = llm
+
+    @property
+    def reuses_prefix(self) -> bool:
+        return self.reuse_rule is not None
 
     def _model(self) -> Any:
         if self._llm is None:
@@ -171,7 +175,7 @@ class LlamaEngine:
             llm.reset()
             return []
         prompt, _ = self._template.render(messages)
-        llm.n_tokens = min(llm.n_tokens, reusable_prefix(held, prompt))
+        llm.n_tokens = min(llm.n_tokens, reusable_prefix(held, prompt, self.reuse_rule))
         return prompt
 
     def decoder(self) -> Any:
@@ -180,7 +184,7 @@ class LlamaEngine:
             from promptopt.llm.backends.llama_batch import BatchDecoder
 
             self._decoder = BatchDecoder(self._model(), slots=self.settings.parallel, n_ctx=self.settings.n_ctx,
-                                         n_threads=self.settings.n_threads, reuse_prefix=self.reuses_prefix)
+                                         n_threads=self.settings.n_threads, reuse=self.reuse_rule)
         return self._decoder
 
     @property

@@ -64,11 +64,10 @@ class ReuseRule:
 
 #: Kernels that compute each token's row alone (SmolLM2's Q4_1): any cut that leaves two tokens.
 ROW_BY_ROW = ReuseRule()
-#: llama.cpp's GEMM kernels for repacked weights (Q4_K, IQ4_NL on AVX2) take rows four at a time
-#: and the last ``n % 4`` rows of a pass one by one; passes that start at multiples of 4 and hold
-#: 8 tokens or more put every row in the same kernel as the whole prompt does (measured exact on
-#: Qwen2.5-Coder-0.5B at every such cut; other cuts moved logits by up to 0.37). A prompt longer
-#: than one pass (512 tokens) would be cut at other places by llama.cpp itself, so it is not reused.
+#: llama.cpp's GEMM kernels for repacked weights (Q4_K, IQ4_NL on AVX2) compute rows in groups of
+#: four: passes that start at multiples of 4 and hold 8 tokens or more were exact at every such
+#: cut on Qwen2.5-Coder-0.5B (other cuts moved its logits by up to 0.37). A prompt longer than one
+#: pass (512 tokens) is cut into passes by llama.cpp itself, elsewhere, so it is not reused.
 ROW_GROUPS = ReuseRule(step=4, min_prefix=8, min_rest=8, max_prompt=512)
 
 
@@ -96,8 +95,9 @@ def reusable_prefix(held: Sequence[int], prompt: Sequence[int], rule: ReuseRule 
     return count if count >= rule.min_prefix else 0
 
 
-#: Plain texts whose tokens :func:`reuse_rule` evaluates whole and in parts: short for
-#: :data:`ROW_BY_ROW` (every cut), longer for :data:`ROW_GROUPS` (cuts 4 apart from 8).
+#: Plain texts whose tokens :func:`reuse_rule` evaluates whole and in parts: the short one at
+#: every cut, the long one at cuts off the groups of four (for :data:`ROW_BY_ROW`, so that kernels
+#: that change only for longer passes show) or on them (for :data:`ROW_GROUPS`).
 _PROBE_TEXT = "Answer positive or negative: the film was a witty delight."
 _LONG_PROBE_TEXT = ("You label movie reviews for a study. Read the review, think about the writer's opinion, "
                     "ignore the plot, and answer with one word: positive or negative. Review: a witty, warm delight.")
@@ -113,12 +113,19 @@ def reuse_rule(llm: Any) -> ReuseRule | None:
     depends on where its pass starts: with Qwen2.5-Coder-0.5B's Q4_K_M, 15 of 18 cuts of a 21-token
     prompt moved the logits (by up to 0.37), and reuse at any cut changed 3 of 48 greedy sst2
     answers. Each check runs in a small context of its own with the model's context settings
-    (about 0.5 s for SmolLM2-135M on 2 cores).
+    (about 1.2 s for SmolLM2-135M on 2 cores, 3 s for Qwen2.5-Coder-0.5B).
     """
-    for rule, text in ((ROW_BY_ROW, _PROBE_TEXT), (ROW_GROUPS, _LONG_PROBE_TEXT)):
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-        cuts = [c for c in range(max(2, rule.min_prefix), len(tokens) - rule.min_rest + 1) if c % rule.step == 0]
-        if prefix_reuse_is_exact(llm, text, cuts):
+    def allowed(text: str, rule: ReuseRule) -> list[int]:
+        n = len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+        return [c for c in range(max(2, rule.min_prefix), n - rule.min_rest + 1) if c % rule.step == 0]
+
+    long_cuts = allowed(_LONG_PROBE_TEXT, ROW_BY_ROW)
+    checks = {
+        ROW_BY_ROW: [(_PROBE_TEXT, allowed(_PROBE_TEXT, ROW_BY_ROW)), (_LONG_PROBE_TEXT, long_cuts[9::16] + long_cuts[-1:])],
+        ROW_GROUPS: [(_LONG_PROBE_TEXT, allowed(_LONG_PROBE_TEXT, ROW_GROUPS))],
+    }
+    for rule, probes in checks.items():
+        if all(prefix_reuse_is_exact(llm, text, cuts) for text, cuts in probes):
             return rule
     return None
 

@@ -111,8 +111,8 @@ def reuse_rule(llm: Any) -> ReuseRule | None:
     SmolLM2's Q4_1 weights keep :data:`ROW_BY_ROW`. Weights that llama.cpp repacks for its GEMM
     kernels (Q4_K and IQ4_NL on AVX2, measured) compute rows in groups, and a row's result then
     depends on where its pass starts: with Qwen2.5-Coder-0.5B's Q4_K_M, 15 of 18 cuts of a 21-token
-    prompt moved the logits (by up to 0.37), and reuse at any cut changed 3 of 48 greedy sst2
-    answers. Each check runs in a small context of its own with the model's context settings
+    prompt moved the logits (by up to 0.37), and reuse at any cut changed 3 of 48 sst2 answers
+    (temperature 0.1). Each check runs in a small context of its own with the model's context settings
     (about 1.2 s for SmolLM2-135M on 2 cores, 3 s for Qwen2.5-Coder-0.5B).
     """
     def allowed(text: str, rule: ReuseRule) -> list[int]:

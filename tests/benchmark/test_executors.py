@@ -81,7 +81,11 @@ def test_the_grid_view_follows_cells_in_worker_processes_through_their_folders(s
 
     from test_preflight import _run_in_a_terminal  # noqa: E402  (tests/cli is on sys.path)
 
-    server = server_factory(policy=scripted.policy)
+    from promptopt.testing.capacity import ServerConfig
+
+    # 0.1 s a request, so that a cell runs for seconds: the view polls every second, and cells
+    # answered at once could all start and finish between two polls (1 run in 3 saw none running)
+    server = server_factory(policy=scripted.policy, config=ServerConfig(latency_s=0.1))
     out = tmp_path / "grid"
     command = [sys.executable, "-m", "promptopt.cli", *[a for a in GRID if a != "--json"], "--model",
                f"openai:test-model@{server.base_url}", "--executor", "processes:2", "--out", str(out)]

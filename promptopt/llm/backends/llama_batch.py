@@ -115,28 +115,29 @@ def reuse_rule(llm: Any) -> ReuseRule | None:
     (temperature 0.1). Each check runs in a small context of its own with the model's context settings
     (about 1.2 s for SmolLM2-135M on 2 cores, 3 s for Qwen2.5-Coder-0.5B).
     """
-    def allowed(text: str, rule: ReuseRule) -> list[int]:
-        n = len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-        return [c for c in range(max(2, rule.min_prefix), n - rule.min_rest + 1) if c % rule.step == 0]
+    short, long = (llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+                   for text in (_PROBE_TEXT, _LONG_PROBE_TEXT))
 
-    long_cuts = allowed(_LONG_PROBE_TEXT, ROW_BY_ROW)
+    def allowed(tokens: Sequence[int], rule: ReuseRule) -> list[int]:
+        return [c for c in range(max(2, rule.min_prefix), len(tokens) - rule.min_rest + 1) if c % rule.step == 0]
+
+    long_cuts = allowed(long, ROW_BY_ROW)
     checks = {
-        ROW_BY_ROW: [(_PROBE_TEXT, allowed(_PROBE_TEXT, ROW_BY_ROW)), (_LONG_PROBE_TEXT, long_cuts[9::16] + long_cuts[-1:])],
-        ROW_GROUPS: [(_LONG_PROBE_TEXT, allowed(_LONG_PROBE_TEXT, ROW_GROUPS))],
+        ROW_BY_ROW: [(short, allowed(short, ROW_BY_ROW)), (long, long_cuts[9::16] + long_cuts[-1:])],
+        ROW_GROUPS: [(long, allowed(long, ROW_GROUPS))],
     }
     for rule, probes in checks.items():
-        if all(prefix_reuse_is_exact(llm, text, cuts) for text, cuts in probes):
+        if all(prefix_reuse_is_exact(llm, tokens, cuts) for tokens, cuts in probes):
             return rule
     return None
 
 
-def prefix_reuse_is_exact(llm: Any, text: str, cuts: Sequence[int]) -> bool:
-    """Whether ``text``'s tokens get bit-identical last logits evaluated in one pass and in two,
-    cut at each of ``cuts`` in turn."""
+def prefix_reuse_is_exact(llm: Any, tokens: Sequence[int], cuts: Sequence[int]) -> bool:
+    """Whether ``tokens`` get bit-identical last logits evaluated in one pass and in two, cut at
+    each of ``cuts`` in turn."""
     import llama_cpp
     import numpy as np
 
-    tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
     n = len(tokens)
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = max(64, n)
@@ -322,7 +323,7 @@ class BatchDecoder:
         def shared(slot: int) -> int:
             return reusable_prefix(self._cached[slot], sequence.prompt, self.reuse) if self.reuse else 0
 
-        slot = max(sorted(free), key=shared) if self.reuse else min(free)
+        slot = max(sorted(free), key=shared)  # the lowest id among equals (all 0 without reuse)
         free.remove(slot)
         keep = shared(slot)
         self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1)

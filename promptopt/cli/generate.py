@@ -106,6 +106,15 @@ def models(
         raise typer.Exit(1)
 
 
+def _batching_words(parallel: int) -> str:
+    from promptopt.llm.backends.llama_batch import AUTO_PARALLEL
+
+    if parallel == 1:
+        return "off (two requests in one pass get other logits than alone, with this model and build)"
+    words = f"{parallel} requests per pass, each with the logits it gets alone"
+    return words if parallel >= AUTO_PARALLEL else f"{words} ({parallel + 1} in a pass would change them here)"
+
+
 def _echo_probe(probe: dict[str, Any]) -> None:
     if probe["runs_here"]:
         typer.echo(f"the embedded model runs here (one token in {probe['seconds']} s)")
@@ -116,6 +125,8 @@ def _echo_probe(probe: dict[str, Any]) -> None:
     if probe["reuses_prefix"] is not None:
         typer.echo("prefix reuse: on (a prompt split in two gets the same logits here)" if probe["reuses_prefix"]
                    else "prefix reuse: off (a prompt split in two gets other logits with this model and build)")
+    if probe.get("parallel"):
+        typer.echo(f"batched decoding: {_batching_words(probe['parallel'])}")
     if probe["non_portable_features"]:
         typer.echo(
             f"this build uses {', '.join(probe['non_portable_features'])}: it was compiled for this "

@@ -57,7 +57,8 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
 
     The worker process is what makes this safe to ask: a build that cannot run on this CPU
     kills the worker, not the caller. The report names llama.cpp's CPU features, whether prompt
-    prefixes are reused (:func:`~promptopt.llm.backends.llama_batch.prefix_reuse_is_exact`)
+    prefixes are reused (:func:`~promptopt.llm.backends.llama_batch.prefix_reuse_is_exact`), how
+    many requests a worker decodes together (:func:`~promptopt.llm.backends.llama_batch.exact_pass_size`)
     and, when the model cannot run, the fix.
     """
     import asyncio
@@ -70,7 +71,7 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     report: dict[str, Any] = {"runs_here": False, "seconds": None, "system_info": None, "reuses_prefix": None,
-                              "non_portable_features": [], "error": None, "fix": None}
+                              "parallel": None, "non_portable_features": [], "error": None, "fix": None}
     try:
         backend = LocalBackend(model_path, n_ctx=256, max_restarts=0)
     except PromptoptError as exc:
@@ -92,6 +93,7 @@ def probe_local_model(model_path: str | None = None) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["system_info"] = info
     report["reuses_prefix"] = pool.reuses_prefix if pool is not None else None
+    report["parallel"] = pool.parallel if pool is not None and error is None else None
     report["non_portable_features"] = non_portable_features(info or "")
     report["runs_here"] = error is None
     report["error"] = error

@@ -17,7 +17,8 @@ Options go after ``?``, joined with ``&``: ``key_env`` (the environment variable
 ``local`` also ``workers`` (llama.cpp worker processes, default 1; 0 runs it in this process),
 ``threads`` (per worker; default: the cores divided among the workers), ``max_restarts``
 (how often a worker that died is restarted, default 3), ``parallel`` (requests each worker
-decodes together in one llama.cpp batch, default 1) and ``reuse_prefix`` (1, the default:
+decodes together in one llama.cpp batch; default ``auto``: as many as give the answers of one at
+a time, up to 8) and ``reuse_prefix`` (1, the default:
 evaluate only the part of a prompt the context does not hold already, with the same answers; 0
 starts every request from an empty context). For any backend,
 ``usd_per_mtok_in`` and ``usd_per_mtok_out`` (US dollars per million prompt and completion tokens)
@@ -52,9 +53,9 @@ _OPTIONS = {
     "workers": int,
     "threads": int,
     "max_restarts": int,
-    # how many requests each worker decodes together, and whether a slot's cached prompt prefix
-    # is reused (1) or every prompt evaluated whole (0)
-    "parallel": int,
+    # how many requests each worker decodes together ('auto': as many as decode exactly, up to
+    # 8), and whether a slot's cached prompt prefix is reused (1) or every prompt evaluated whole (0)
+    "parallel": lambda value: value if value == "auto" else int(value),
     "reuse_prefix": int,
     # US dollars per million prompt / completion tokens, for a model litellm's table does not
     # price (a self-hosted server): both or neither; zero is a real price (a free endpoint)
@@ -123,7 +124,8 @@ def _parse_options(spec: str, query: str) -> dict[str, object]:
         try:
             converted = _OPTIONS[name](value)
         except ValueError:
-            raise _fail(spec, f"option '{name}' needs a number, got '{value}'") from None
+            wanted = "a number or 'auto'" if name == "parallel" else "a number"
+            raise _fail(spec, f"option '{name}' needs {wanted}, got '{value}'") from None
         if isinstance(converted, (int, float)) and (
             converted < 0 if name in _ZERO_ALLOWED else converted <= 0
         ):

@@ -140,9 +140,11 @@ def test_models_probe_runs_the_embedded_model_on_a_portable_build(run_cli, home)
     # the project's install step builds llama.cpp without -march=native
     assert probe["non_portable_features"] == [] and probe["fix"] is None
     assert probe["reuses_prefix"] is True  # SmolLM2's Q4_1 rows are computed one by one
+    assert probe["parallel"] == 8  # and so are the rows of a pass of 8 sequences
     text = run_cli("models", env=home)
     assert "the embedded model runs here" in text.stdout and "llama.cpp build: CPU" in text.stdout
     assert "prefix reuse: on" in text.stdout
+    assert "batched decoding: 8 requests per pass, each with the logits it gets alone" in text.stdout
 
 
 @pytest.mark.slow

@@ -266,3 +266,45 @@ def test_a_slot_takes_the_prefix_another_slot_holds_instead_of_evaluating_it_aga
     # the first request evaluates the whole prompt, the other three only what follows the
     # instruction (60+ tokens), taken from its slot; without that, four whole prompts
     assert evaluated < 2 * prompt, (evaluated, prompt)
+
+
+def test_left_to_the_engine_parallel_is_the_largest_pass_that_keeps_every_answer(repacked_model):
+    from promptopt.llm.backends.llama_batch import AUTO_PARALLEL
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
+
+    requests = [*_greedy(), *_sampled(5)]
+
+    def engine_answers(path, parallel):
+        engine = LlamaEngine(EngineSettings(str(path), 2048, 2, parallel=parallel))
+        try:
+            got = engine.complete_many([call_params(r) for r in requests])
+            return engine.parallel, [(a.text, a.finish_reason, a.usage) for a in got]
+        finally:
+            engine.close()
+
+    # SmolLM2's Q4_1 rows are computed alone: every pass size up to the default limit keeps them
+    size, answers = engine_answers(embedded_model_path(), None)
+    assert size == AUTO_PARALLEL
+    assert answers == engine_answers(embedded_model_path(), 1)[1]
+    # weights repacked for GEMM kernels: a full pass of 8 changes rows, so fewer go together
+    size, answers = engine_answers(repacked_model, None)
+    assert 1 < size < AUTO_PARALLEL
+    assert answers == engine_answers(repacked_model, 1)[1]
+
+
+def test_the_worker_reports_the_batch_size_it_found_and_the_pool_fills_it():
+    async def run():
+        backend = LocalBackend(n_threads=2)
+        try:
+            answers = await backend.complete(_greedy())
+            return backend, answers
+        finally:
+            await backend.aclose()
+
+    backend, answers = asyncio.run(run())
+    assert backend.parallel is None and "parallel=auto" in repr(backend)
+    assert backend.pool is not None and backend.pool.parallel == 8
+    assert [(a.text, a.finish_reason, a.usage, a.error) for a in answers] == _complete(_greedy(), parallel=1)
+    assert parse_model_spec("local?parallel=auto").option("parallel") == "auto"
+    with pytest.raises(ModelSpecError, match="option 'parallel' needs a number or 'auto', got 'many'"):
+        parse_model_spec("local?parallel=many")

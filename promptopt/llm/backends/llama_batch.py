@@ -31,8 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from promptopt.llm.records import ChatResponse, Usage
 
-__all__ = ["ROW_BY_ROW", "ROW_GROUPS", "BatchDecoder", "ChatTemplate", "FIXED_SAMPLING", "ReuseRule",
-           "prefix_reuse_is_exact", "reusable_prefix", "reuse_rule", "sampler_chain"]
+__all__ = ["AUTO_PARALLEL", "ROW_BY_ROW", "ROW_GROUPS", "BatchDecoder", "ChatTemplate", "FIXED_SAMPLING",
+           "ReuseRule", "exact_pass_size", "prefix_reuse_is_exact", "reusable_prefix", "reuse_rule", "sampler_chain"]
 
 #: Sampler settings every local request uses, whatever it asks for: llama-cpp-python's defaults
 #: (top-k 40, min-p 0.05) would cut the distribution where the request's temperature and
@@ -135,40 +135,114 @@ def reuse_rule(llm: Any) -> ReuseRule | None:
 def prefix_reuse_is_exact(llm: Any, tokens: Sequence[int], cuts: Sequence[int]) -> bool:
     """Whether ``tokens`` get bit-identical last logits evaluated in one pass and in two, cut at
     each of ``cuts`` in turn."""
-    import llama_cpp
     import numpy as np
 
     n = len(tokens)
-    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-    params.n_ctx = max(64, n)
-    ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
-    if not ctx:
-        raise RuntimeError("llama.cpp could not create a context to check prefix reuse")
-    batch = llama_cpp.llama_batch_init(n, 0, 1)
-    memory = llama_cpp.llama_get_memory(ctx)
-    n_vocab = llm.n_vocab()
+    with _ProbeContext(llm, n_ctx=max(64, n), seqs=1) as probe:
+        def evaluate(start: int, stop: int) -> Any:
+            return probe.feed([(tokens[p], p, 0, p == stop - 1) for p in range(start, stop)])[0]
 
-    def evaluate(start: int, stop: int) -> Any:
-        """Feed tokens[start:stop] in one pass; the last one's logits (a copy)."""
-        for i, position in enumerate(range(start, stop)):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i] = tokens[position], position, 1
-            batch.seq_id[i][0], batch.logits[i] = 0, position == stop - 1
-        batch.n_tokens = stop - start
-        if llama_cpp.llama_decode(ctx, batch) != 0:
-            raise RuntimeError("llama_decode failed while checking prefix reuse")
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, stop - start - 1), shape=(n_vocab,)).copy()
-
-    try:
         whole = evaluate(0, n)
         for cut in cuts:
-            llama_cpp.llama_memory_clear(memory, True)
+            probe.clear()
             evaluate(0, cut)
             if not np.array_equal(evaluate(cut, n), whole):
                 return False
         return True
-    finally:
-        llama_cpp.llama_batch_free(batch)
-        llama_cpp.llama_free(ctx)
+
+
+#: What ``parallel`` becomes when it is left to the engine (:func:`exact_pass_size`): beyond 8
+#: sequences a pass gains little on CPUs (SmolLM2-135M on 2 cores: 1.92x at 8, 1.93x at 16).
+AUTO_PARALLEL = 8
+
+#: Short prompts, one per sequence, for :func:`exact_pass_size`.
+_PASS_PROBE_WORDS = ("witty", "dull", "slow", "warm", "loud", "grim", "fine", "sharp")
+
+
+def exact_pass_size(llm: Any, limit: int = AUTO_PARALLEL) -> int:
+    """The most sequences (up to ``limit``) whose next tokens one forward pass computes with the
+    logits each gets in a pass alone, at every pass size up to it; 1 when two already differ.
+
+    Rows of a pass are independent with kernels that compute each row alone (SmolLM2's Q4_1:
+    8 of 8 exact). Weights llama.cpp repacks for GEMM kernels compute rows in groups of four, so
+    a row's logits depend on the rows beside it: Qwen2.5-Coder-0.5B's Q4_K_M was exact for passes
+    of 2 and 3 sequences and moved by up to 0.33 from 4 on. About 0.5 s for SmolLM2-135M on
+    2 cores, in a small context of its own with the model's context settings.
+    """
+    import numpy as np
+
+    seqs = max(1, limit)
+    prompts = [llm.tokenize(f"Review: {_PASS_PROBE_WORDS[s % len(_PASS_PROBE_WORDS)]}.".encode("utf-8"),
+                            add_bos=True, special=False) for s in range(seqs)]
+    with _ProbeContext(llm, n_ctx=32 * seqs, seqs=seqs) as probe:
+        for seq, prompt in enumerate(prompts):
+            probe.feed([(token, p, seq, p == len(prompt) - 1) for p, token in enumerate(prompt)])
+        nxt = llm.tokenize(b" positive", add_bos=False, special=False)[0]
+        rows = [(nxt, len(prompt), seq, True) for seq, prompt in enumerate(prompts)]
+
+        def decode(part: list[tuple[int, int, int, bool]]) -> list[Any]:
+            logits = probe.feed(part)
+            for _, position, seq, _ in part:  # back to the prompt alone, for the next pass
+                probe.forget(seq, position)
+            return logits
+
+        alone = [decode([row])[0] for row in rows]
+        for size in range(2, seqs + 1):
+            together = decode(rows[:size])
+            if not all(np.array_equal(a, b) for a, b in zip(together, alone)):
+                return size - 1
+        return seqs
+
+
+class _ProbeContext:
+    """A small llama.cpp context of its own, with the model's context settings, for the checks
+    above: it feeds rows ``(token, position, seq_id, want_logits)`` in one pass and returns copies
+    of the logits asked for."""
+
+    def __init__(self, llm: Any, *, n_ctx: int, seqs: int) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+        params.n_ctx = n_ctx
+        if seqs > 1:  # as the batched decoder: each sequence its own cells
+            params.n_seq_max, params.kv_unified = seqs, False
+        self._ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+        if not self._ctx:
+            raise RuntimeError("llama.cpp could not create a context to check its kernels")
+        self._size = int(params.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._size, 0, 1)
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._n_vocab = llm.n_vocab()
+
+    def __enter__(self) -> "_ProbeContext":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lib.llama_batch_free(self._batch)
+        self._lib.llama_free(self._ctx)
+
+    def feed(self, rows: Sequence[tuple[int, int, int, bool]]) -> list[Any]:
+        import numpy as np
+
+        if len(rows) > self._size:
+            raise ValueError(f"a probe pass holds at most {self._size} tokens, got {len(rows)}")
+        batch = self._batch
+        for i, (token, position, seq, want) in enumerate(rows):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, want
+        batch.n_tokens = len(rows)
+        if self._lib.llama_decode(self._ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed while checking the model's kernels")
+        return [np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self._ctx, i), shape=(self._n_vocab,)).copy()
+                for i, row in enumerate(rows) if row[3]]
+
+    def forget(self, seq: int, start: int) -> None:
+        """Drop a sequence's cells from ``start`` on."""
+        self._lib.llama_memory_seq_rm(self._memory, seq, start, -1)
+
+    def clear(self) -> None:
+        self._lib.llama_memory_clear(self._memory, True)
 
 
 class ChatTemplate:

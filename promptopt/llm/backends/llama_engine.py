@@ -49,8 +49,10 @@ class EngineSettings(records.Record):
     model_path: str
     n_ctx: int = 2048
     n_threads: int | None = None
-    #: Requests decoded together (:mod:`.llama_batch`); 1 serves them one at a time.
-    parallel: int = 1
+    #: Requests decoded together (:mod:`.llama_batch`); 1 serves them one at a time; None: as many
+    #: as the model decodes with the same logits as one at a time, up to
+    #: :data:`.llama_batch.AUTO_PARALLEL` (:func:`.llama_batch.exact_pass_size`, found on load).
+    parallel: int | None = None
     #: Evaluate only the part of a prompt that the context (or a batch slot) holds already from the
     #: request before, as far as the answer stays the same (:func:`.llama_batch.reusable_prefix`).
     #: False starts every request from an empty context (only to measure what reuse buys).
@@ -70,6 +72,7 @@ class LlamaEngine:
         self.reuse_rule: Any = None
         #: The previous request's prompt tokens, which the context holds (for prefix reuse).
         self._held: list[int] = []
+        self._parallel = settings.parallel
 
     def load(self) -> None:
         """Load the model; raises :class:`ModelSpecError` when the file cannot be loaded."""
@@ -110,6 +113,8 @@ class LlamaEngine:
                 logging.getLogger("promptopt.local").info(
                     "prefix reuse off for %s: its logits differ for a prompt evaluated in parts",
                     self.settings.model_path)
+        if self._parallel is None:
+            self._parallel = _auto_parallel(llm, self.settings.model_path)
         self._llm = llm
 
     @property
@@ -183,14 +188,21 @@ class LlamaEngine:
         if self._decoder is None:
             from promptopt.llm.backends.llama_batch import BatchDecoder
 
-            self._decoder = BatchDecoder(self._model(), slots=self.settings.parallel, n_ctx=self.settings.n_ctx,
+            self._decoder = BatchDecoder(self._model(), slots=self.parallel, n_ctx=self.settings.n_ctx,
                                          n_threads=self.settings.n_threads, reuse=self.reuse_rule)
         return self._decoder
 
     @property
+    def parallel(self) -> int:
+        """Requests decoded together: the setting, or what :meth:`load` found for None."""
+        if self._parallel is None:
+            self.load()
+        return self._parallel  # type: ignore[return-value]
+
+    @property
     def batched(self) -> bool:
         """Whether requests go through the batched decoder rather than one at a time."""
-        return self.settings.parallel > 1
+        return self.parallel > 1
 
     def complete_many(self, params: list[dict[str, Any]]) -> list[ChatResponse]:
         """Responses in order: through the batched decoder (:attr:`batched`), else one at a time."""
@@ -235,6 +247,24 @@ class LlamaEngine:
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()
+
+
+def _auto_parallel(llm: Any, model_path: str) -> int:
+    """``parallel`` left to the engine: batched where a pass of several sequences computes what
+    each computes alone (:func:`.llama_batch.exact_pass_size`), so answers stay those of one at a
+    time; one at a time for a model without its own chat template (the batched decoder renders
+    prompts with it)."""
+    from promptopt.llm.backends.llama_batch import AUTO_PARALLEL, ChatTemplate, exact_pass_size
+
+    try:
+        ChatTemplate(llm)
+    except ValueError:
+        return 1
+    size = exact_pass_size(llm, AUTO_PARALLEL)
+    if size < AUTO_PARALLEL:
+        logging.getLogger("promptopt.local").info(
+            "batched decoding of %s: %d sequences per pass (more change its logits)", model_path, size)
+    return size
 
 
 def system_info() -> str:

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from promptopt.errors import MissingExtraError, ModelSpecError
 from promptopt.llm.backends.base import WORKER_DIED
+from promptopt.llm.backends.llama_batch import AUTO_PARALLEL
 from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine, call_params
 from promptopt.llm.backends.local_pool import LocalModelCrashError, WorkerPool
 from promptopt.llm.records import ChatRequest, ChatResponse
@@ -129,16 +130,19 @@ class LocalBackend:
 
     Sampling follows the request's ``temperature`` and ``top_p`` only (llama.cpp's extra top-k
     and min-p filters are switched off); temperature 0 is greedy. A request without a seed uses
-    a fixed default seed, so results are reproducible. Every request is evaluated from a clean
-    context, so its answer depends neither on the requests served before it nor on which worker
-    served it.
+    a fixed default seed, so results are reproducible. A request's answer depends neither on the
+    requests served before it or beside it nor on which worker served it (:mod:`.llama_batch`
+    says what is checked on load to keep it so).
 
     ``workers`` processes (default 1; 0 = in this process, on a thread) each use ``n_threads``
     threads for decoding and prompt processing (default: the available cores divided among the
     workers). A worker that dies is restarted at most ``max_restarts`` times in all.
 
-    ``parallel`` requests (default 1) are decoded together in each worker's llama.cpp context,
-    each its own sequence (:mod:`.llama_batch`). ``reuse_prefix`` (default on) evaluates only the
+    ``parallel`` requests are decoded together in each worker's llama.cpp context, each its own
+    sequence (:mod:`.llama_batch`). Left at None, the worker decodes as many together as the
+    model computes with the same logits as one at a time, up to 8 (SmolLM2-135M: 8;
+    Qwen2.5-Coder-0.5B's Q4_K_M: 3), and 1 for a model without its own chat template; a number
+    is used as given (above that size an answer can depend on the batch). ``reuse_prefix`` (default on) evaluates only the
     part of a prompt that the context (or slot) does not hold from the request before: faster
     when requests share instructions and examples, and the same answers (off is for measuring).
     """
@@ -153,7 +157,7 @@ class LocalBackend:
         n_threads: int | None = None,
         workers: int = 1,
         max_restarts: int = 3,
-        parallel: int = 1,
+        parallel: int | None = None,
         reuse_prefix: bool = True,
     ) -> None:
         _require_llama_cpp()
@@ -166,7 +170,7 @@ class LocalBackend:
             raise ValueError(f"workers must be >= 0, got {workers}")
         if max_restarts < 0:
             raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
-        if not 1 <= parallel <= MAX_PARALLEL:
+        if parallel is not None and not 1 <= parallel <= MAX_PARALLEL:
             raise ValueError(f"parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
         self.model_path: Path = path
         self.n_ctx = n_ctx
@@ -175,9 +179,9 @@ class LocalBackend:
         size = path.stat().st_size
         #: No absolute path, so caches move between machines; the same for every layout.
         self.model_identity = f"local:{path.name}:{size}"
-        #: The client hands over batches of at most this many requests, so progress can be shown.
         self.parallel = parallel
-        self.max_batch = max(_BATCH_PER_WORKER, 2 * parallel) * max(1, workers)
+        #: The client hands over batches of at most this many requests, so progress can be shown.
+        self.max_batch = max(_BATCH_PER_WORKER, 2 * (parallel or AUTO_PARALLEL)) * max(1, workers)
         self.reuse_prefix = reuse_prefix
         settings = EngineSettings(str(path), n_ctx, self.n_threads, parallel, reuse_prefix)
         self._runner: _InProcessRunner | WorkerPool = (
@@ -190,7 +194,7 @@ class LocalBackend:
     def __repr__(self) -> str:
         return (
             f"LocalBackend({str(self.model_path)!r}, n_ctx={self.n_ctx}, workers={self.workers}, "
-            f"n_threads={self.n_threads}, parallel={self.parallel}, reuse_prefix={self.reuse_prefix})"
+            f"n_threads={self.n_threads}, parallel={self.parallel or 'auto'}, reuse_prefix={self.reuse_prefix})"
         )
 
     @property

@@ -52,6 +52,9 @@ class WorkerPool:
         self.system_info: str | None = None
         #: Whether the workers reuse prompt prefixes (``LlamaEngine.reuses_prefix``), known then too.
         self.reuses_prefix: bool | None = None
+        #: Requests each worker decodes together (``LlamaEngine.parallel``: the setting, or what
+        #: the worker found for ``parallel=None``), known then too.
+        self.parallel: int | None = settings.parallel
         self._slots: list[WorkerProcess | None] = [None] * size
         self._last_death: WorkerDeath | None = None
         self._fatal: WorkerDeath | None = None
@@ -97,6 +100,7 @@ class WorkerPool:
             ) from None
         self.system_info = ready.get("system_info")
         self.reuses_prefix = ready.get("reuses_prefix")
+        self.parallel = int(ready.get("parallel") or 1)
         return worker
 
     def _record(self, death: WorkerDeath) -> None:
@@ -136,7 +140,7 @@ class WorkerPool:
                 results[index] = _response(reply)
 
         # ``parallel`` requests in flight per worker: it decodes them together
-        await asyncio.gather(*(drain(worker) for worker in workers for _ in range(self.settings.parallel)))
+        await asyncio.gather(*(drain(worker) for worker in workers for _ in range(self.parallel or 1)))
         for index, result in enumerate(results):
             if result is None:  # every worker died before this one was handed out
                 results[index] = ChatResponse.failure(deaths[-1].describe(), WORKER_DIED)

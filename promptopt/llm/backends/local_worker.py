@@ -83,7 +83,8 @@ def serve(settings: EngineSettings) -> int:
     except PromptoptError as exc:
         _send(out, {"id": 0, "error": str(exc)})
         return 1
-    _send(out, {"id": 0, "ready": {"pid": os.getpid(), "system_info": info, "reuses_prefix": engine.reuses_prefix}})
+    _send(out, {"id": 0, "ready": {"pid": os.getpid(), "system_info": info, "reuses_prefix": engine.reuses_prefix,
+                               "parallel": engine.parallel}})
     inbox: "queue.Queue[dict[str, Any]]" = queue.Queue()
     threading.Thread(target=_read_stdin, args=(inbox,), daemon=True).start()
     while True:  # ends in _read_stdin, at the end of the input

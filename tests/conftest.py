@@ -21,6 +21,22 @@ from promptopt.testing import FaultPlan, ServerConfig, TestServer, policies
 FAST_RETRY = RetryPolicy(max_attempts=6, timeout_s=5.0, initial_backoff_s=0.02, max_backoff_s=0.2, deadline_s=30.0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_checks_file(tmp_path_factory) -> Iterator[None]:
+    """The embedded engine's load-time kernel checks run once per model and settings in a
+    session, not once per worker started, and never touch the user's cache directory
+    (:mod:`promptopt.llm.backends.kernel_checks`; CLI subprocesses inherit the variable)."""
+    from promptopt.llm.backends.kernel_checks import ENV_VAR
+
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(tmp_path_factory.mktemp("kernel-checks") / "kernel-checks.json")
+    yield
+    if previous is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = previous
+
+
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., TestServer]]:
     """Start loopback servers on demand; all are stopped at the end of the test."""

@@ -308,3 +308,38 @@ def test_the_worker_reports_the_batch_size_it_found_and_the_pool_fills_it():
     assert parse_model_spec("local?parallel=auto").option("parallel") == "auto"
     with pytest.raises(ModelSpecError, match="option 'parallel' needs a number or 'auto', got 'many'"):
         parse_model_spec("local?parallel=many")
+
+
+def test_kernel_check_answers_are_remembered_per_model_build_and_settings(tmp_path, monkeypatch):
+    import json
+
+    from promptopt.llm.backends.kernel_checks import ENV_VAR
+    from promptopt.llm.backends.llama_batch import ROW_BY_ROW
+    from promptopt.llm.backends.llama_engine import EngineSettings, LlamaEngine
+
+    remembered = tmp_path / "checks.json"
+    monkeypatch.setenv(ENV_VAR, str(remembered))
+
+    def loaded(threads: int):
+        engine = LlamaEngine(EngineSettings(str(embedded_model_path()), 2048, threads))
+        try:
+            engine.load()
+            return engine.reuse_rule, engine.parallel
+        finally:
+            engine.close()
+
+    assert loaded(2) == (ROW_BY_ROW, 8)
+    models = json.loads(remembered.read_text())["models"]
+    (key, entry), = models.items()
+    assert entry == {"reuse_rule": {"step": 1, "min_prefix": 0, "min_rest": 2, "max_prompt": None}, "parallel": 8}
+    # the next load takes the answers from the file (a planted one shows it) ...
+    models[key] = {"reuse_rule": None, "parallel": 5}
+    remembered.write_text(json.dumps({"format": "promptopt kernel checks", "models": models}))
+    assert loaded(2) == (None, 5)
+    # ... other settings are another key, checked afresh; both stay
+    assert loaded(1) == (ROW_BY_ROW, 8)
+    assert len(json.loads(remembered.read_text())["models"]) == 2
+    # an unreadable file is checked afresh and written whole again
+    remembered.write_text("{not json")
+    assert loaded(2) == (ROW_BY_ROW, 8)
+    assert len(json.loads(remembered.read_text())["models"]) == 1

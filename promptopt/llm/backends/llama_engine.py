@@ -9,6 +9,7 @@ Not thread-safe: llama.cpp contexts must be used from one thread at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -105,16 +106,21 @@ class LlamaEngine:
         # verbose=False leaves llama.cpp printing errors to stderr; silence it completely:
         # real failures surface as Python exceptions and become error responses.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
-        if self.settings.reuse_prefix:
-            from promptopt.llm.backends.llama_batch import reuse_rule
+        # What the checks below find depends only on the file, the build, the CPU and the context
+        # settings: remembered on disk, so a worker that starts again skips them.
+        from promptopt.llm.backends.kernel_checks import KernelChecks
+        from promptopt.llm.backends.llama_batch import ReuseRule, reuse_rule
 
-            self.reuse_rule = reuse_rule(llm)
+        checks = KernelChecks(llm, self.settings.model_path)
+        if self.settings.reuse_prefix:
+            found = checks.value("reuse_rule", lambda: _as_record(reuse_rule(llm)))
+            self.reuse_rule = None if found is None else ReuseRule(**found)
             if self.reuse_rule is None:
                 logging.getLogger("promptopt.local").info(
                     "prefix reuse off for %s: its logits differ for a prompt evaluated in parts",
                     self.settings.model_path)
         if self._parallel is None:
-            self._parallel = _auto_parallel(llm, self.settings.model_path)
+            self._parallel = int(checks.value("parallel", lambda: _auto_parallel(llm, self.settings.model_path)))
         self._llm = llm
 
     @property
@@ -247,6 +253,10 @@ class LlamaEngine:
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()
+
+
+def _as_record(rule: Any) -> dict[str, Any] | None:
+    return None if rule is None else dataclasses.asdict(rule)
 
 
 def _auto_parallel(llm: Any, model_path: str) -> int:

@@ -17,9 +17,10 @@ from llama.cpp's batched kernels and equal the one-at-a-time ones as long as no 
 mixes a prompt with other sequences' tokens (:meth:`BatchDecoder._step`), so greedy and seeded
 sampled answers alike equal the one-at-a-time ones; ``bench/local_throughput.py`` checks it on
 200 requests. That holds for weights llama.cpp computes row by row (SmolLM2's Q4_1); with weights
-it repacks for GEMM kernels, 8 sequences decoded together got other logits than one alone
-(Qwen2.5-Coder-0.5B's Q4_K_M), so there an answer can depend on the batch. Replay is exact
-regardless: every answer goes through the cache.
+it repacks for GEMM kernels, 4 or more sequences decoded together got other logits than one alone
+(Qwen2.5-Coder-0.5B's Q4_K_M), so there an answer can depend on the batch. That is why the engine's
+default batch size is the largest pass this model computes exactly here (:func:`exact_pass_size`).
+Replay is exact regardless: every answer goes through the cache.
 """
 
 from __future__ import annotations

@@ -139,8 +139,11 @@ class WorkerPool:
                     return
                 results[index] = _response(reply)
 
-        # ``parallel`` requests in flight per worker: it decodes them together
-        await asyncio.gather(*(drain(worker) for worker in workers for _ in range(self.parallel or 1)))
+        # Twice ``parallel`` requests in flight per worker: it decodes ``parallel`` together, and a
+        # slot that frees takes a request already waiting in the worker at once, rather than after
+        # the answer's round trip to this process and the next request's way back.
+        in_flight = 2 * self.parallel if self.parallel and self.parallel > 1 else 1
+        await asyncio.gather(*(drain(worker) for worker in workers for _ in range(in_flight)))
         for index, result in enumerate(results):
             if result is None:  # every worker died before this one was handed out
                 results[index] = ChatResponse.failure(deaths[-1].describe(), WORKER_DIED)

@@ -74,12 +74,13 @@ def build_backend(spec: ModelSpec, *, limits: Limits, retry: RetryPolicy) -> Bac
             if spec.model == "embedded"
             else resolve_named_model(spec.model) if spec.model in CATALOG else spec.model
         )
+        parallel = spec.option("parallel", "auto")
         return LocalBackend(
             path,
             workers=int(spec.option("workers", 1)),  # type: ignore[arg-type]
             n_threads=spec.option("threads"),  # type: ignore[arg-type]
             max_restarts=int(spec.option("max_restarts", 3)),  # type: ignore[arg-type]
-            parallel=None if spec.option("parallel", "auto") == "auto" else int(spec.option("parallel")),  # type: ignore[arg-type]
+            parallel=None if parallel == "auto" else int(parallel),  # type: ignore[arg-type]
             reuse_prefix=bool(spec.option("reuse_prefix", 1)),
         )
     if spec.backend == "vllm":

@@ -72,11 +72,14 @@ class KernelChecks:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".kernel-checks.", suffix=".tmp")
+        except OSError:  # a read-only cache directory: the checks simply run again next time
+            return
+        try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump({"format": _FORMAT, "models": entries}, out, indent=1, sort_keys=True)
             os.replace(temporary, self.path)
-        except OSError:  # a read-only cache directory: the checks simply run again next time
-            pass
+        except OSError:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def _key(llm: Any, model_path: str) -> str:

@@ -142,9 +142,10 @@ class LocalBackend:
     sequence (:mod:`.llama_batch`). Left at None, the worker decodes as many together as the
     model computes with the same logits as one at a time, up to 8 (SmolLM2-135M: 8;
     Qwen2.5-Coder-0.5B's Q4_K_M: 3), and 1 for a model without its own chat template; a number
-    is used as given (above that size an answer can depend on the batch). ``reuse_prefix`` (default on) evaluates only the
-    part of a prompt that the context (or slot) does not hold from the request before: faster
-    when requests share instructions and examples, and the same answers (off is for measuring).
+    is used as given (above that size an answer can depend on the batch). ``reuse_prefix``
+    (default on) evaluates only the part of a prompt that the context (or slot) does not hold
+    from the request before: faster when requests share instructions and examples, and the same
+    answers (off is for measuring).
     """
 
     native_batching = True

@@ -105,7 +105,7 @@ def main() -> None:
                 if a != b:
                     print(f"  differs at {index}: {a!r} vs {b!r}")
     best = {name: min(seconds) for name, seconds in runs.items()}
-    first_s, (last, *_) = best[layouts[0][0]], layouts[-1]
+    first_s, last = best[layouts[0][0]], layouts[-1][0]
     if args.repeats > 1:
         for name, *_ in layouts:
             print(f"fastest of {args.repeats}: {name:<40} {best[name]:7.1f} s  speedup {first_s / best[name]:4.2f}  "

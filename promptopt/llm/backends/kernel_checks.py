@@ -13,6 +13,7 @@ replaced whole (written beside, then renamed), so a reader never sees half of it
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -43,7 +44,12 @@ class KernelChecks:
 
     def __init__(self, llm: Any, model_path: str, path: Path | None = None) -> None:
         self.path = path or default_path()
-        self.key = _key(llm, model_path)
+        self._llm, self._model_path = llm, model_path
+
+    @functools.cached_property
+    def key(self) -> str:
+        """Computed when a check is first asked for: a load that needs none skips the file stats."""
+        return _key(self._llm, self._model_path)
 
     def value(self, name: str, compute: Callable[[], Any]) -> Any:
         """The remembered JSON value of check ``name``, else ``compute()``, remembered."""
@@ -116,7 +122,7 @@ def _cpu_identity() -> str:
     except OSError:
         return f"{platform.machine()} {platform.processor()}"
     wanted = ("model name", "flags", "Features", "CPU part")
-    seen = {line.split(":", 1)[0].strip(): line for line in lines if line.split(":", 1)[0].strip() in wanted}
+    seen = {name: line for line in lines if (name := line.split(":", 1)[0].strip()) in wanted}
     return f"{platform.machine()} " + " | ".join(seen[name] for name in wanted if name in seen)
 
 
